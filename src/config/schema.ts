@@ -9,7 +9,7 @@ const Ms = (description: string, def?: number) =>
   Type.Integer({ minimum: 1, description, ...(def === undefined ? {} : { default: def }) });
 
 export const HttpListen = Type.Object(
-  { host: Type.Optional(Host), port: Port },
+  { host: Type.Optional({ ...Host, description: 'Bind address (default 0.0.0.0)' }), port: Port },
   { ...strict, description: 'HTTP/1.1 listener (uWebSockets.js, SO_REUSEPORT in every worker)' },
 );
 
@@ -17,7 +17,7 @@ export const Listen = Type.Object({ http: HttpListen }, strict);
 
 export const Admin = Type.Object(
   {
-    host: Type.Optional(Host),
+    host: Type.Optional({ ...Host, description: 'Bind address (default 127.0.0.1)' }),
     port: Port,
     token: Type.Optional(
       Type.String({ minLength: 16, description: 'Bearer token for admin endpoints other than /healthz' }),
@@ -26,13 +26,13 @@ export const Admin = Type.Object(
   { ...strict, description: 'Admin listener, loopback by default' },
 );
 
+// `as const` keeps the literal types, so Static<> yields a union rather than `string`.
+export const LogLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LogLevel = Type.Union(LogLevels.map((l) => Type.Literal(l)));
+
 export const Log = Type.Object(
   {
-    level: Type.Optional(
-      Type.Union(
-        ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-      ),
-    ),
+    level: Type.Optional(LogLevel),
     access: Type.Optional(Type.Boolean({ description: 'One JSON access-log line per request' })),
   },
   strict,
@@ -43,8 +43,6 @@ export const Limits = Type.Object(
     maxHeaderBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Request line + headers; over it: 431' })),
     maxUrlLength: Type.Optional(Type.Integer({ minimum: 64, maximum: 1048576, description: 'Request target length; over it: 414' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Request body; over it: 413' })),
-    headerTimeoutMs: Type.Optional(Ms('Time to receive the request headers (uWS idle timeout granularity: seconds)')),
-    idleTimeoutMs: Type.Optional(Ms('Keep-alive idle timeout')),
   },
   strict,
 );
@@ -61,21 +59,27 @@ export const Supervisor = Type.Object(
 export const Target = Type.Object(
   {
     url: Type.String({ pattern: '^https?://', description: 'Origin of the target: http(s)://host:port' }),
-    weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    weight: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1000, description: 'Share for weighted balancers; 0 takes no traffic (default 1)' }),
+    ),
   },
   strict,
 );
 
-export const Balancer = Type.Union(
-  ['round-robin', 'weighted-round-robin', 'least-connections', 'p2c-ewma', 'consistent-hash', 'random'].map(
-    (b) => Type.Literal(b),
-  ),
-);
+export const Balancers = [
+  'round-robin',
+  'weighted-round-robin',
+  'least-connections',
+  'p2c-ewma',
+  'consistent-hash',
+  'random',
+] as const;
+export const Balancer = Type.Union(Balancers.map((b) => Type.Literal(b)));
 
 export const Upstream = Type.Object(
   {
-    balancer: Type.Optional(Balancer),
-    targets: Type.Array(Target),
+    balancer: Type.Optional({ ...Balancer, description: 'Target selection (default round-robin)' }),
+    targets: Type.Array(Target, { minItems: 1 }),
     connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'Keep-alive connections per target per worker' })),
     connectTimeoutMs: Type.Optional(Ms('TCP connect timeout; over it: 504')),
     headersTimeoutMs: Type.Optional(Ms('Time to the upstream response headers; over it: 504')),
@@ -99,15 +103,19 @@ export const Match = Type.Object(
         description: 'Exact (/a/b), parameters (/users/:id), trailing wildcard (/api/*: /api and below)',
       }),
     ),
-    pathRegex: Type.Optional(Type.String({ description: 'ECMAScript regex tested against the path' })),
-    methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1 })),
+    pathRegex: Type.Optional(Type.String({ description: 'ECMAScript regex (no flags) tested against the path' })),
+    methods: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), { minItems: 1, description: 'HTTP methods (upper-cased on load)' }),
+    ),
     host: Type.Optional(
       Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], {
         description: 'Host name(s); *.example.com matches any subdomain',
       }),
     ),
-    headers: Type.Optional(Type.Record(Type.String(), StringMatch)),
-    query: Type.Optional(Type.Record(Type.String(), StringMatch)),
+    headers: Type.Optional(
+      Type.Record(Type.String(), StringMatch, { description: 'Request headers by name (case-insensitive)' }),
+    ),
+    query: Type.Optional(Type.Record(Type.String(), StringMatch, { description: 'Query parameters by name' })),
   },
   strict,
 );
@@ -155,7 +163,10 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(Log),
     limits: Type.Optional(Limits),
     supervisor: Type.Optional(Supervisor),
-    upstreams: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream)),
+    // additionalProperties: a Record with a key pattern otherwise lets non-matching names through unchecked.
+    upstreams: Type.Optional(
+      Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { additionalProperties: false }),
+    ),
     routes: Type.Array(Route),
   },
   { ...strict, $id: 'https://wicket.dev/schema/config.json', title: 'Wicket gateway config' },
@@ -166,16 +177,18 @@ export type RouteConfig = Static<typeof Route>;
 export type UpstreamConfig = Static<typeof Upstream>;
 export type MatchConfig = Static<typeof Match>;
 export type StringMatchConfig = Static<typeof StringMatch>;
+export type LogLevelName = Static<typeof LogLevel>;
+export type BalancerName = Static<typeof Balancer>;
 
 export const DEFAULTS = {
   host: '0.0.0.0',
   adminHost: '127.0.0.1',
+  adminPort: 9901,
   logLevel: 'info',
   accessLog: true,
   maxHeaderBytes: 16384,
   maxUrlLength: 8192,
   maxBodyBytes: 10 * 1024 * 1024,
-  idleTimeoutMs: 10_000,
   drainTimeoutMs: 30_000,
   restartBackoffMs: 100,
   restartBackoffMaxMs: 10_000,

@@ -1,0 +1,67 @@
+// Config loading: parse (YAML/JSON) -> schema -> semantic checks -> env overrides -> defaults.
+// Every stage reports all it finds; nothing is resolved unless the whole lot is clean.
+import { readFile } from 'node:fs/promises';
+import { checkSchema } from './check-schema.js';
+import { readEnvOverrides } from './env.js';
+import { ConfigInvalidError, formatPath, type ConfigError, type Issue } from './errors.js';
+import { resolveConfig, type ResolvedConfig } from './resolve.js';
+import type { Config } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import { parseSource } from './source.js';
+
+export { ConfigInvalidError, formatConfigErrors, type ConfigError } from './errors.js';
+export type {
+  ResolvedConfig,
+  ResolvedMatch,
+  ResolvedRoute,
+  ResolvedTarget,
+  ResolvedUpstream,
+} from './resolve.js';
+
+type Env = Record<string, string | undefined>;
+
+function toErrors(issues: Issue[], lineOf: (i: Issue) => number | undefined): ConfigError[] {
+  const seen = new Set<string>();
+  const out: ConfigError[] = [];
+  for (const issue of issues) {
+    const path = formatPath(issue.at);
+    const key = `${path}\0${issue.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const line = lineOf(issue);
+    out.push(line === undefined ? { path, message: issue.message } : { path, message: issue.message, line });
+  }
+  return out;
+}
+
+export function parseConfig(text: string, file: string, env: Env = {}): ResolvedConfig {
+  const { overrides, issues: envIssues } = readEnvOverrides(env);
+  const envErrors = toErrors(envIssues, () => undefined);
+  const parsed = parseSource(text);
+  if (!parsed.ok) {
+    throw new ConfigInvalidError(file, [...toErrors(parsed.issues, (i) => i.line), ...envErrors]);
+  }
+  const schemaIssues = checkSchema(parsed.data);
+  // A semantic finding about a node the schema already rejected would only repeat it.
+  const node = (i: Issue) => `${formatPath(i.at)}${i.atKey ? ' (key)' : ''}`;
+  const rejected = new Set(schemaIssues.map(node));
+  const semanticIssues = checkSemantics(parsed.data).filter((i) => !rejected.has(node(i)));
+  // In file order: easier to fix top to bottom (sort is stable for equal lines).
+  const fileErrors = toErrors([...schemaIssues, ...semanticIssues], parsed.lineOf).sort(
+    (x, y) => (x.line ?? Infinity) - (y.line ?? Infinity),
+  );
+  const errors = [...fileErrors, ...envErrors];
+  if (errors.length > 0) throw new ConfigInvalidError(file, errors);
+  return resolveConfig(parsed.data as Config, file, overrides);
+}
+
+export async function loadConfig(file: string, env: Env = process.env): Promise<ResolvedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ConfigInvalidError(file, [{ path: '', message: `cannot read config file ${file}: ${reason}` }]);
+  }
+  return parseConfig(text, file, env);
+}

@@ -1,0 +1,193 @@
+// Checks the schema cannot express: references, uniqueness, regexes, paths, URLs, hosts.
+// Runs on the raw data even when the schema check failed (so one run reports everything),
+// hence every access is guarded.
+import type { Issue } from './errors.js';
+import { DEFAULTS } from './schema.js';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const entries = (v: unknown): [string, unknown][] => (isObj(v) ? Object.entries(v) : []);
+
+const PARAM = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function checkSemantics(root: unknown): Issue[] {
+  if (!isObj(root)) return [];
+  const issues: Issue[] = [];
+  const upstreams = isObj(root.upstreams) ? root.upstreams : {};
+  for (const [name, up] of Object.entries(upstreams)) checkUpstream(name, up, issues);
+  checkSupervisor(root.supervisor, issues);
+  if (Array.isArray(root.routes)) {
+    const names = new Map<string, number>();
+    root.routes.forEach((route, i) => checkRoute(route, i, upstreams, names, issues));
+  }
+  return issues;
+}
+
+export function regexError(source: string): string | undefined {
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (e) {
+    return `invalid regex: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`;
+  }
+}
+
+/** Problems with a route path pattern: `*` only as the final `/*`, `:params` are unique identifiers. */
+export function pathErrors(path: string): string[] {
+  const out: string[] = [];
+  const segs = path.split('/').slice(1);
+  const params = new Set<string>();
+  segs.forEach((seg, i) => {
+    if (seg.includes('*') && !(seg === '*' && i === segs.length - 1)) {
+      out.push('"*" is only allowed as a final "/*" segment');
+    }
+    if (seg.startsWith(':')) {
+      const name = seg.slice(1);
+      if (!PARAM.test(name)) out.push(`invalid parameter ":${name}" (must be an identifier)`);
+      else if (params.has(name)) out.push(`duplicate parameter ":${name}"`);
+      params.add(name);
+    }
+  });
+  return [...new Set(out)];
+}
+
+/** The target's origin (what the resolved config keeps), or why the URL is not a usable target. */
+export function parseTargetUrl(url: string): { origin: string } | { error: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { error: `invalid URL "${url}"` };
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { error: 'must use http: or https:' };
+  if (u.username !== '' || u.password !== '') return { error: 'must not contain credentials' };
+  if (u.pathname !== '/') return { error: `must not have a path ("${u.pathname}"); use rewrite.addPrefix` };
+  if (u.search !== '' || u.hash !== '' || url.includes('?') || url.includes('#')) {
+    return { error: 'must not have a query or fragment' };
+  }
+  return { origin: u.origin };
+}
+
+/** Host names or `*.suffix`, compared lower-case; no ports. */
+export function hostError(host: string): string | undefined {
+  const h = host.toLowerCase();
+  const name = h.startsWith('*.') ? h.slice(2) : h;
+  const ok = name.length <= 253 && name.split('.').every((l) => LABEL.test(l));
+  return ok ? undefined : `invalid host "${host}": must be a host name or "*.suffix" (no port)`;
+}
+
+function checkUpstream(name: string, up: unknown, issues: Issue[]): void {
+  if (!isObj(up) || !Array.isArray(up.targets)) return;
+  const at = ['upstreams', name, 'targets'];
+  const seen = new Map<string, number>();
+  up.targets.forEach((t: unknown, i) => {
+    if (!isObj(t) || typeof t.url !== 'string') return;
+    const r = parseTargetUrl(t.url);
+    if ('error' in r) {
+      issues.push({ at: [...at, i, 'url'], message: r.error });
+    } else if (seen.has(r.origin)) {
+      issues.push({ at: [...at, i, 'url'], message: `duplicate target ${r.origin} (also targets[${seen.get(r.origin)}])` });
+    } else {
+      seen.set(r.origin, i);
+    }
+  });
+  if (up.targets.length > 0 && up.targets.every((t: unknown) => isObj(t) && t.weight === 0)) {
+    issues.push({ at, message: 'at least one target must have a weight above 0' });
+  }
+}
+
+function checkSupervisor(sup: unknown, issues: Issue[]): void {
+  if (!isObj(sup)) return;
+  const first = typeof sup.restartBackoffMs === 'number' ? sup.restartBackoffMs : DEFAULTS.restartBackoffMs;
+  if (typeof sup.restartBackoffMaxMs === 'number' && sup.restartBackoffMaxMs < first) {
+    issues.push({ at: ['supervisor', 'restartBackoffMaxMs'], message: `must be >= restartBackoffMs (${first})` });
+  }
+}
+
+function checkRegex(v: unknown, at: (string | number)[], issues: Issue[]): void {
+  const err = typeof v === 'string' ? regexError(v) : undefined;
+  if (err) issues.push({ at, message: err });
+}
+
+function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string, number>, issues: Issue[]): void {
+  if (!isObj(route)) return;
+  const at = ['routes', i];
+  if (typeof route.name === 'string') {
+    const first = names.get(route.name);
+    if (first !== undefined) {
+      issues.push({ at: [...at, 'name'], message: `duplicate route name "${route.name}" (also routes[${first}])` });
+    } else {
+      names.set(route.name, i);
+    }
+  }
+
+  const proxied = route.upstream !== undefined;
+  const responds = route.respond !== undefined;
+  if (proxied && responds) issues.push({ at, message: 'must have either "upstream" or "respond", not both' });
+  if (!proxied && !responds) issues.push({ at, message: 'must have "upstream" or "respond"' });
+  if (typeof route.upstream === 'string' && !Object.hasOwn(upstreams, route.upstream)) {
+    issues.push({ at: [...at, 'upstream'], message: `unknown upstream "${route.upstream}"` });
+  }
+  if (responds && !proxied) {
+    for (const key of ['rewrite', 'preserveHost', 'timeoutMs']) {
+      if (route[key] !== undefined) {
+        issues.push({ at: [...at, key], atKey: true, message: 'only applies to routes with "upstream"' });
+      }
+    }
+  }
+
+  if (isObj(route.match)) checkMatch(route.match, [...at, 'match'], issues);
+
+  if (isObj(route.rewrite)) {
+    checkRegex(route.rewrite.regex, [...at, 'rewrite', 'regex'], issues);
+    if (route.rewrite.replacement !== undefined && route.rewrite.regex === undefined) {
+      issues.push({ at: [...at, 'rewrite', 'replacement'], atKey: true, message: 'only allowed with "regex"' });
+    }
+  }
+
+  if (isObj(route.respond)) checkHeaderValues(route.respond.headers, [...at, 'respond', 'headers'], issues);
+}
+
+function checkMatch(match: Obj, at: (string | number)[], issues: Issue[]): void {
+  if (match.path === undefined && match.pathRegex === undefined) {
+    issues.push({ at, message: 'must have "path" or "pathRegex"' });
+  }
+  if (typeof match.path === 'string' && match.path.startsWith('/')) {
+    for (const message of pathErrors(match.path)) issues.push({ at: [...at, 'path'], message });
+  }
+  checkRegex(match.pathRegex, [...at, 'pathRegex'], issues);
+
+  const hosts: [string, number | undefined][] = typeof match.host === 'string' ? [[match.host, undefined]] : [];
+  if (Array.isArray(match.host)) match.host.forEach((h: unknown, k) => typeof h === 'string' && hosts.push([h, k]));
+  for (const [h, k] of hosts) {
+    const message = hostError(h);
+    if (message) issues.push({ at: k === undefined ? [...at, 'host'] : [...at, 'host', k], message });
+  }
+
+  // Header names are case-insensitive: they must be tokens and unique once lower-cased.
+  const seen = new Set<string>();
+  for (const [name, m] of entries(match.headers)) {
+    const key = [...at, 'headers', name];
+    if (!HEADER_NAME.test(name)) issues.push({ at: key, atKey: true, message: `invalid header name "${name}"` });
+    else if (seen.has(name.toLowerCase())) issues.push({ at: key, atKey: true, message: `duplicate header "${name.toLowerCase()}"` });
+    seen.add(name.toLowerCase());
+    if (isObj(m)) checkRegex(m.regex, [...key, 'regex'], issues);
+  }
+  for (const [name, m] of entries(match.query)) {
+    const key = [...at, 'query', name];
+    if (name === '') issues.push({ at: key, atKey: true, message: 'query parameter name must not be empty' });
+    if (isObj(m)) checkRegex(m.regex, [...key, 'regex'], issues);
+  }
+}
+
+function checkHeaderValues(headers: unknown, at: (string | number)[], issues: Issue[]): void {
+  for (const [name, value] of entries(headers)) {
+    if (!HEADER_NAME.test(name)) issues.push({ at: [...at, name], atKey: true, message: `invalid header name "${name}"` });
+    // CR/LF in a value would split the response head.
+    if (typeof value === 'string' && /[\r\n\0]/.test(value)) {
+      issues.push({ at: [...at, name], message: 'header value must not contain CR, LF or NUL' });
+    }
+  }
+}

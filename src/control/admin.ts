@@ -1,0 +1,74 @@
+// Admin listener (its own port, loopback by default). /healthz is open for
+// probes; everything else needs `Authorization: Bearer <admin.token>`, and
+// without a configured token only /healthz exists.
+import http from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { WorkerInfo } from '../supervisor/supervisor.js';
+
+export interface AdminTarget {
+  allReady(): boolean;
+  workers(): WorkerInfo[];
+  readonly version: number;
+}
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  token?: string;
+}
+
+export class AdminServer {
+  readonly #server: http.Server;
+  readonly #opts: AdminOptions;
+
+  constructor(opts: AdminOptions, target: AdminTarget) {
+    this.#opts = opts;
+    this.#server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://admin');
+      const json = (status: number, body: unknown): void => {
+        const s = JSON.stringify(body);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s), 'cache-control': 'no-store' });
+        res.end(s);
+      };
+      if (url.pathname === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+        const ok = target.allReady();
+        return json(ok ? 200 : 503, { status: ok ? 'ok' : 'starting', configVersion: target.version, workers: target.workers().length });
+      }
+      if (!this.#authorized(req.headers.authorization)) {
+        res.setHeader('www-authenticate', 'Bearer realm="wicket-admin"');
+        return json(401, { error: { code: 'WICKET_ERR_ADMIN_UNAUTHORIZED', message: 'admin token required' } });
+      }
+      if (url.pathname === '/workers' && req.method === 'GET') {
+        return json(200, { configVersion: target.version, workers: target.workers() });
+      }
+      json(404, { error: { code: 'WICKET_ERR_ROUTE_NOT_FOUND', message: 'no such admin endpoint' } });
+    });
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+  }
+
+  #authorized(header: string | undefined): boolean {
+    const token = this.#opts.token;
+    if (!token || !header?.startsWith('Bearer ')) return false;
+    const got = Buffer.from(header.slice(7));
+    const want = Buffer.from(token);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#opts.port, this.#opts.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+}

@@ -1,0 +1,191 @@
+// HTTP/1.1 on uWebSockets.js: turns each uWS request into a RequestContext
+// and a UwsSink, checks limits and framing, routes, then replies or proxies.
+// uWS rules kept here: everything is copied out of `req` synchronously,
+// onAborted is registered before anything async, writes are corked.
+import uWS from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { RequestContext } from '../../pipeline/context.js';
+import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
+import type { RouteTable } from '../../worker/route-table.js';
+import { ProxyCall } from '../../upstream/proxy.js';
+import { normalizePath } from '../../routing/normalize.js';
+import { UwsSink } from './sink.js';
+import { UwsBody } from './body.js';
+import { checkFraming, type Framing } from './framing.js';
+
+export interface HttpListenerOptions {
+  host: string;
+  port: number;
+  maxHeaderBytes: number;
+  maxUrlLength: number;
+}
+
+/** What the listener needs from the worker. */
+export interface ListenerHost {
+  table(): RouteTable;
+  draining(): boolean;
+  /** Called once per finished exchange (access log, in-flight count). */
+  done(ctx: RequestContext): void;
+  begin(): void;
+}
+
+/** Refuse to run on the package's slow JS fallback (DESIGN §9). */
+export function assertNativeUws(): void {
+  if (!String(uWS.App).includes('[native code]')) {
+    throw new Error('uWebSockets.js native binary did not load (JS fallback in use); refusing to start');
+  }
+}
+
+const METHODS: Record<string, string> = {};
+for (const m of ['get', 'head', 'post', 'put', 'delete', 'options', 'patch', 'trace', 'connect']) METHODS[m] = m.toUpperCase();
+
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+// Header collection state for req.forEach: module-level so no closure is
+// allocated per request (the callback runs synchronously).
+let cur: RequestContext;
+let hdrBytes = 0;
+let clValues: string[] | null = null;
+let teValues: string[] | null = null;
+function collect(k: string, v: string): void {
+  cur.headers.push(k, v);
+  hdrBytes += k.length + v.length + 4;
+  switch (k) {
+    case 'host':
+      cur.host = v;
+      break;
+    case 'content-length':
+      (clValues ??= []).push(v);
+      break;
+    case 'transfer-encoding':
+      (teValues ??= []).push(v);
+      break;
+    case 'x-request-id':
+      if (REQUEST_ID.test(v)) cur.requestId = v;
+      break;
+  }
+}
+
+function hostnameOf(host: string): string {
+  if (host === '') return '';
+  const h = host.toLowerCase();
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']');
+    return end === -1 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+export class HttpListener {
+  readonly #app: TemplatedApp;
+  readonly #opts: HttpListenerOptions;
+  readonly #host: ListenerHost;
+  readonly #framing: Framing = { contentLength: -1, chunked: false, error: null };
+  readonly #idPrefix = `${process.pid.toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}-`;
+  #seq = 0;
+  #socket: us_listen_socket | null = null;
+
+  constructor(opts: HttpListenerOptions, host: ListenerHost) {
+    assertNativeUws();
+    this.#opts = opts;
+    this.#host = host;
+    this.#app = uWS.App();
+    this.#app.any('/*', (res, req) => this.#onRequest(res, req));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#app.listen(this.#opts.host, this.#opts.port, (s) => {
+        if (s === false) reject(new Error(`cannot listen on ${this.#opts.host}:${this.#opts.port}`));
+        else {
+          this.#socket = s;
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** Stops accepting; open connections stay until their exchanges finish. */
+  close(): void {
+    if (this.#socket !== null) {
+      uWS.us_listen_socket_close(this.#socket);
+      this.#socket = null;
+    }
+  }
+
+  #onRequest(res: HttpResponse, req: HttpRequest): void {
+    const host = this.#host;
+    host.begin();
+    const ctx = new RequestContext(performance.now());
+    const sink = new UwsSink(res, host.draining());
+    res.onAborted(() => {
+      sink.clientAborted();
+      (ctx.body as UwsBody | null)?.onAborted();
+    });
+
+    const rawMethod = req.getMethod();
+    ctx.method = METHODS[rawMethod] ?? rawMethod.toUpperCase();
+    const url = req.getUrl();
+    ctx.query = req.getQuery() ?? '';
+    cur = ctx;
+    hdrBytes = 0;
+    clValues = null;
+    teValues = null;
+    req.forEach(collect);
+    const cl = clValues;
+    const te = teValues;
+    if (ctx.requestId === '') ctx.requestId = this.#idPrefix + (++this.#seq).toString(36);
+    ctx.remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    ctx.hostname = hostnameOf(ctx.host);
+
+    const opts = this.#opts;
+    if (url.length + ctx.query.length + 1 > opts.maxUrlLength) return this.#fail(ctx, sink, 'WICKET_ERR_URI_TOO_LONG');
+    if (hdrBytes + url.length + ctx.query.length > opts.maxHeaderBytes) return this.#fail(ctx, sink, 'WICKET_ERR_HEADERS_TOO_LARGE');
+    if (ctx.method === 'CONNECT') return this.#fail(ctx, sink, 'WICKET_ERR_METHOD_NOT_ALLOWED');
+    const f = this.#framing;
+    if (cl !== null || te !== null) {
+      checkFraming(cl, te, f);
+      if (f.error !== null) return this.#fail(ctx, sink, 'WICKET_ERR_BAD_FRAMING');
+      ctx.contentLength = f.contentLength;
+      ctx.chunked = f.chunked;
+    }
+    const path = normalizePath(url);
+    if (path === null) return this.#fail(ctx, sink, 'WICKET_ERR_BAD_REQUEST');
+    ctx.path = path;
+
+    const route = host.table().router.find(ctx);
+    if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
+    if (route.reply !== null) {
+      const r = route.reply;
+      ctx.status = r.status;
+      ctx.bytesOut = r.body.length;
+      sink.reply(r.status, r.headers, r.body, false);
+      return host.done(ctx);
+    }
+    if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
+    const proxy = route.proxy!;
+    const target = proxy.cluster.pick();
+    if (target === null) return this.#fail(ctx, sink, 'WICKET_ERR_NO_TARGET');
+    if (ctx.contentLength > 0 || ctx.chunked) {
+      const body = new UwsBody(res, route.maxBodyBytes);
+      ctx.body = body;
+      res.onData((ab, last) => body.onChunk(ab, last));
+    }
+    new ProxyCall(ctx, sink, host.done, this.#failFn).start(proxy, target, 'http');
+  }
+
+  readonly #failFn = (ctx: RequestContext, sink: UwsSink | import('../../pipeline/context.js').ResponseSink, code: ErrorCode): void => {
+    const spec = ERRORS[code];
+    ctx.status = spec.status;
+    ctx.errorCode = code;
+    const body = errorBody(code, ctx.requestId);
+    ctx.bytesOut = body.length;
+    sink.reply(spec.status, ['content-type', 'application/json', 'x-request-id', ctx.requestId], body, 'close' in spec && spec.close === true);
+  };
+
+  #fail(ctx: RequestContext, sink: UwsSink, code: ErrorCode): void {
+    this.#failFn(ctx, sink, code);
+    this.#host.done(ctx);
+  }
+}

@@ -1,0 +1,179 @@
+// ResponseSink over a uWS HttpResponse. Status, headers and the first chunk
+// go out in one cork (one syscall for small responses). Known lengths are
+// streamed with tryEnd + onWritable (uWS writes Content-Length); unknown
+// lengths with write (chunked). Every write is corked because undici calls
+// us from outside uWS callbacks.
+import { STATUS_CODES } from 'node:http';
+import type { HttpResponse } from 'uWebSockets.js';
+import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
+
+const STATUS_LINES: string[] = [];
+for (let s = 100; s < 600; s++) STATUS_LINES[s] = `${s} ${STATUS_CODES[s] ?? 'Unknown'}`;
+
+export class UwsSink implements ResponseSink {
+  aborted = false;
+  started = false;
+  /** Set while the gateway drains: every response closes its connection. */
+  closeAfter: boolean;
+  readonly #res: HttpResponse;
+  #listener: SinkListener | null = null;
+  #status = 0;
+  #headers: readonly (Buffer | string)[] | null = null;
+  #skip: Uint8Array | null = null;
+  #cl = -1;
+  #noBody = false;
+  #headWritten = false;
+  #done = false;
+  #chunk: Buffer | null = null;
+  #pending: Buffer | null = null;
+  #pendingOffset = 0;
+  #writableSet = false;
+  #ok = true;
+  readonly #corkedWrite = (): void => this.#writeNow();
+  readonly #corkedEnd = (): void => this.#endNow();
+  readonly #onWritable = (offset: number): boolean => this.#writable(offset);
+
+  constructor(res: HttpResponse, closeAfter: boolean) {
+    this.#res = res;
+    this.closeAfter = closeAfter;
+  }
+
+  /** Called from uWS onAborted. */
+  clientAborted(): void {
+    this.aborted = true;
+    this.#listener?.onSinkAbort();
+  }
+
+  setListener(l: SinkListener | null): void {
+    this.#listener = l;
+  }
+
+  start(status: number, headers: readonly (Buffer | string)[] | null, skip: Uint8Array | null, cl: number, noBody: boolean): void {
+    this.started = true;
+    this.#status = status;
+    this.#headers = headers;
+    this.#skip = skip;
+    // While draining, stream chunked so the final end() can close the connection.
+    this.#cl = this.closeAfter && !noBody ? -1 : cl;
+    this.#noBody = noBody;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.aborted || this.#done) return true;
+    this.#chunk = chunk;
+    this.#res.cork(this.#corkedWrite);
+    return this.#ok;
+  }
+
+  end(): void {
+    if (this.aborted || this.#done) return;
+    this.#res.cork(this.#corkedEnd);
+  }
+
+  reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
+    if (this.aborted || this.#done) return;
+    this.started = true;
+    this.#done = true;
+    const res = this.#res;
+    const closeConn = close || this.closeAfter;
+    res.cork(() => {
+      res.writeStatus(STATUS_LINES[status] ?? String(status));
+      for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+      res.end(body, closeConn);
+    });
+  }
+
+  abort(): void {
+    if (this.aborted || this.#done) return;
+    this.#done = true;
+    this.aborted = true;
+    this.#res.close();
+  }
+
+  #writeHead(): void {
+    this.#headWritten = true;
+    const res = this.#res;
+    res.writeStatus(STATUS_LINES[this.#status] ?? String(this.#status));
+    const h = this.#headers;
+    if (h === null) return;
+    const skip = this.#skip;
+    for (let i = 0; i < h.length; i += 2) {
+      if (skip !== null && skip[i] === 1) continue;
+      res.writeHeader(h[i]!, h[i + 1]!);
+    }
+  }
+
+  #writeNow(): void {
+    if (!this.#headWritten) this.#writeHead();
+    const chunk = this.#chunk!;
+    this.#chunk = null;
+    const res = this.#res;
+    if (this.#noBody) {
+      this.#ok = true;
+      return;
+    }
+    if (this.#cl >= 0) {
+      const before = res.getWriteOffset();
+      const [ok, done] = res.tryEnd(chunk, this.#cl);
+      if (done) {
+        this.#done = true;
+        this.#ok = true;
+      } else if (!ok) {
+        this.#pending = chunk;
+        this.#pendingOffset = before;
+        this.#waitWritable();
+        this.#ok = false;
+      } else this.#ok = true;
+      return;
+    }
+    this.#ok = res.write(chunk);
+    if (!this.#ok) this.#waitWritable();
+  }
+
+  #endNow(): void {
+    if (!this.#headWritten) this.#writeHead();
+    const res = this.#res;
+    if (this.#noBody) {
+      this.#done = true;
+      // No argument for 204/304/unknown: endWithoutBody(undefined) writes a bogus length.
+      if (this.#status === 204 || this.#status === 304 || this.#cl < 0) res.endWithoutBody();
+      else res.endWithoutBody(this.#cl, this.closeAfter);
+      return;
+    }
+    if (this.#cl < 0) {
+      this.#done = true;
+      res.end(undefined, this.closeAfter);
+      return;
+    }
+    if (this.#cl === 0) {
+      this.#done = true;
+      res.end(undefined, this.closeAfter);
+      return;
+    }
+    // Known length: tryEnd finished it, or the last chunk waits in #pending.
+    if (this.#done || this.#pending !== null) return;
+    // The upstream ended short of its Content-Length: cut, never pad.
+    this.#done = true;
+    this.aborted = true;
+    res.close();
+  }
+
+  #waitWritable(): void {
+    if (this.#writableSet) return;
+    this.#writableSet = true;
+    this.#res.onWritable(this.#onWritable);
+  }
+
+  #writable(offset: number): boolean {
+    if (this.aborted) return true;
+    const p = this.#pending;
+    if (p !== null) {
+      const [ok, done] = this.#res.tryEnd(p.subarray(offset - this.#pendingOffset), this.#cl);
+      if (done) this.#done = true;
+      if (!ok && !done) return false;
+      this.#pending = null;
+    }
+    this.#listener?.onSinkDrain();
+    return true;
+  }
+}

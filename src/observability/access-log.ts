@@ -1,0 +1,18 @@
+// One access-log line per request.
+import type { Logger } from 'pino';
+import type { RequestContext } from '../pipeline/context.js';
+
+export function logAccess(log: Logger, ctx: RequestContext): void {
+  log.info({
+    type: 'access',
+    reqId: ctx.requestId,
+    method: ctx.method,
+    path: ctx.path,
+    status: ctx.status,
+    bytes: ctx.bytesOut,
+    durMs: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000,
+    upstream: ctx.upstream || undefined,
+    error: ctx.errorCode || undefined,
+    client: ctx.remoteAddress,
+  });
+}

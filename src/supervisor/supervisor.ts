@@ -1,0 +1,279 @@
+// The supervisor (node:cluster primary). It never handles a proxied request:
+// it forks workers, restarts dead ones with backoff, applies config reloads,
+// rolls workers over (new one ready before the old one drains), drains on
+// SIGTERM/SIGINT and reports to systemd.
+import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { loadConfig, formatConfigErrors, ConfigInvalidError, type ResolvedConfig } from '../config/load.js';
+import type { Logger } from '../observability/logger.js';
+import { Backoff } from './backoff.js';
+import type { FromWorker, ToWorker } from './messages.js';
+import { monotonicUsec, sdNotify } from './sd-notify.js';
+import { AdminServer } from '../control/admin.js';
+
+interface Slot {
+  readonly id: number;
+  worker: Worker | null;
+  ready: boolean;
+  startedAt: number;
+  readonly backoff: Backoff;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface WorkerInfo {
+  slot: number;
+  pid: number | undefined;
+  ready: boolean;
+}
+
+export class Supervisor {
+  readonly #file: string;
+  readonly #log: Logger;
+  #config: ResolvedConfig;
+  #version = 1;
+  #slots: Slot[] = [];
+  /** Workers on their way out (rolling restart, scale-down, shutdown). */
+  readonly #retiring = new Set<Worker>();
+  #stopping = false;
+  #queue: Promise<void> = Promise.resolve();
+  #admin: AdminServer | null = null;
+  #readyWaiters = new Map<Worker, (ok: boolean) => void>();
+  #appliedWaiters = new Map<Worker, () => void>();
+
+  constructor(file: string, config: ResolvedConfig, log: Logger) {
+    this.#file = file;
+    this.#config = config;
+    this.#log = log;
+  }
+
+  get config(): ResolvedConfig {
+    return this.#config;
+  }
+
+  get version(): number {
+    return this.#version;
+  }
+
+  async start(): Promise<void> {
+    cluster.setupPrimary({ serialization: 'advanced' });
+    warnMigrateReq(this.#log);
+    this.#admin = new AdminServer(this.#config.admin, this);
+    await this.#admin.listen();
+    const starts: Promise<boolean>[] = [];
+    for (let i = 0; i < this.#config.workers; i++) {
+      const slot: Slot = { id: i, worker: null, ready: false, startedAt: 0, backoff: this.#backoff(), timer: null };
+      this.#slots.push(slot);
+      starts.push(this.#fork(slot));
+    }
+    const ok = await Promise.all(starts);
+    if (ok.some((x) => !x)) throw new Error('workers failed to start');
+    this.#log.info({ workers: this.#slots.length, port: this.#config.listen.http.port, admin: this.#config.admin.port }, 'wicket ready');
+    sdNotify('READY=1', `STATUS=serving with ${this.#slots.length} workers`);
+    process.on('SIGHUP', () => this.#enqueue(() => this.reload()));
+    process.on('SIGUSR2', () => this.#enqueue(() => this.rollingRestart(this.#config)));
+    process.on('SIGTERM', () => void this.shutdown('SIGTERM'));
+    process.on('SIGINT', () => void this.shutdown('SIGINT'));
+  }
+
+  workers(): WorkerInfo[] {
+    return this.#slots.map((s) => ({ slot: s.id, pid: s.worker?.process.pid, ready: s.ready }));
+  }
+
+  allReady(): boolean {
+    return !this.#stopping && this.#slots.length > 0 && this.#slots.every((s) => s.ready);
+  }
+
+  #backoff(): Backoff {
+    const s = this.#config.supervisor;
+    return new Backoff(s.restartBackoffMs, s.restartBackoffMaxMs);
+  }
+
+  #enqueue(job: () => Promise<void>): void {
+    this.#queue = this.#queue.then(job).catch((err: Error) => this.#log.error({ err }, 'supervisor job failed'));
+  }
+
+  /** Forks a worker into `slot`; resolves true once it listens. */
+  #fork(slot: Slot, config = this.#config): Promise<boolean> {
+    const env = {
+      WICKET_WORKER_SLOT: String(slot.id),
+      // uWS reads this once at load: its hard header cap, kept above ours so
+      // that we answer 431 rather than uWS dropping the connection.
+      UWS_HTTP_MAX_HEADERS_SIZE: String(Math.max(65536, config.limits.maxHeaderBytes * 4)),
+    };
+    const w = cluster.fork(env);
+    slot.worker = w;
+    slot.ready = false;
+    slot.startedAt = Date.now();
+    const version = this.#version;
+    // The worker says hello once its message handler exists (ESM loads async).
+    w.on('message', (m: FromWorker) => {
+      if (m.t === 'hello') this.#send(w, { t: 'config', version, config });
+    });
+    w.on('message', (m: FromWorker) => this.#onMessage(slot, w, m));
+    w.on('exit', (code, signal) => this.#onExit(slot, w, code, signal));
+    return new Promise((resolve) => this.#readyWaiters.set(w, resolve));
+  }
+
+  #send(w: Worker, m: ToWorker): void {
+    if (w.isConnected()) w.send(m);
+  }
+
+  #onMessage(slot: Slot, w: Worker, m: FromWorker): void {
+    switch (m.t) {
+      case 'ready':
+        if (slot.worker === w) slot.ready = true;
+        this.#readyWaiters.get(w)?.(true);
+        this.#readyWaiters.delete(w);
+        break;
+      case 'applied':
+        this.#appliedWaiters.get(w)?.();
+        break;
+      case 'refused':
+        this.#log.error({ pid: w.process.pid, error: m.error }, 'worker refused config');
+        this.#appliedWaiters.get(w)?.();
+        break;
+      case 'fatal':
+        this.#log.error({ pid: w.process.pid, error: m.error }, 'worker failed to start');
+        break;
+    }
+  }
+
+  #onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
+    this.#readyWaiters.get(w)?.(false);
+    this.#readyWaiters.delete(w);
+    this.#appliedWaiters.get(w)?.();
+    this.#appliedWaiters.delete(w);
+    if (this.#retiring.delete(w) || this.#stopping) return;
+    if (slot.worker !== w) return;
+    slot.ready = false;
+    slot.worker = null;
+    const delay = slot.backoff.next(Date.now() - slot.startedAt);
+    this.#log.error({ slot: slot.id, pid: w.process.pid, code, signal, restartInMs: delay }, 'worker died');
+    slot.timer = setTimeout(() => {
+      slot.timer = null;
+      if (!this.#stopping && slot.worker === null) void this.#fork(slot);
+    }, delay);
+  }
+
+  /** SIGHUP: validate the file; refuse it whole on error, else apply everywhere. */
+  async reload(): Promise<void> {
+    sdNotify('RELOADING=1', monotonicUsec());
+    let next: ResolvedConfig;
+    try {
+      next = await loadConfig(this.#file);
+    } catch (err) {
+      const lines = err instanceof ConfigInvalidError ? formatConfigErrors(err) : [(err as Error).message];
+      this.#log.error({ errors: lines }, 'config reload refused; running config kept');
+      sdNotify('READY=1', 'STATUS=reload refused: invalid config');
+      return;
+    }
+    const prev = this.#config;
+    this.#config = next;
+    this.#version++;
+    if (needsRestart(prev, next)) {
+      this.#log.info({ version: this.#version }, 'config changes listeners or worker count: rolling restart');
+      await this.rollingRestart(next);
+    } else {
+      const waits = this.#slots
+        .filter((s) => s.worker !== null)
+        .map((s) => new Promise<void>((resolve) => {
+          const w = s.worker!;
+          const t = setTimeout(resolve, 10_000);
+          this.#appliedWaiters.set(w, () => {
+            clearTimeout(t);
+            this.#appliedWaiters.delete(w);
+            resolve();
+          });
+          this.#send(w, { t: 'config', version: this.#version, config: next });
+        }));
+      await Promise.all(waits);
+    }
+    this.#log.info({ version: this.#version, routes: next.routes.length }, 'config reloaded');
+    sdNotify('READY=1', `STATUS=config version ${this.#version}`);
+  }
+
+  /** SIGUSR2 (or a reload that needs it): replace workers one at a time. */
+  async rollingRestart(config: ResolvedConfig): Promise<void> {
+    const target = config.workers;
+    while (this.#slots.length < target) {
+      const slot: Slot = { id: this.#slots.length, worker: null, ready: false, startedAt: 0, backoff: this.#backoff(), timer: null };
+      this.#slots.push(slot);
+      await this.#fork(slot, config);
+    }
+    for (const slot of [...this.#slots]) {
+      if (this.#stopping) return;
+      const old = slot.worker;
+      if (slot.id >= target) {
+        this.#slots = this.#slots.filter((s) => s !== slot);
+        if (old) await this.#retire(old);
+        continue;
+      }
+      if (slot.timer !== null) {
+        clearTimeout(slot.timer);
+        slot.timer = null;
+      }
+      if (old) this.#retiring.add(old);
+      const ok = await this.#fork(slot, config);
+      if (!ok) {
+        this.#log.error({ slot: slot.id }, 'replacement worker failed to start; keeping the old one');
+        if (old) {
+          this.#retiring.delete(old);
+          slot.worker = old;
+          slot.ready = true;
+        }
+        continue;
+      }
+      if (old) await this.#retire(old);
+    }
+    this.#log.info({ workers: this.#slots.length }, 'rolling restart done');
+  }
+
+  #retire(w: Worker): Promise<void> {
+    this.#retiring.add(w);
+    const timeoutMs = this.#config.supervisor.drainTimeoutMs;
+    return new Promise((resolve) => {
+      if (w.isDead()) return resolve();
+      const kill = setTimeout(() => w.process.kill('SIGKILL'), timeoutMs + 2000);
+      w.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      this.#send(w, { t: 'drain', timeoutMs });
+    });
+  }
+
+  async shutdown(signal: string): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    sdNotify('STOPPING=1');
+    this.#log.info({ signal }, 'draining workers');
+    for (const s of this.#slots) if (s.timer) clearTimeout(s.timer);
+    const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    await Promise.all(live.map((w) => this.#retire(w)));
+    await this.#admin?.close();
+    this.#log.info('stopped');
+    this.#log.flush();
+    setTimeout(() => process.exit(0), 20);
+  }
+}
+
+function needsRestart(a: ResolvedConfig, b: ResolvedConfig): boolean {
+  return (
+    a.workers !== b.workers ||
+    !isDeepStrictEqual(a.listen, b.listen) ||
+    a.limits.maxHeaderBytes !== b.limits.maxHeaderBytes
+  );
+}
+
+/** Closing a SO_REUSEPORT listener resets its queued connections unless the kernel migrates them. */
+function warnMigrateReq(log: Logger): void {
+  try {
+    const v = readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim();
+    if (v !== '1') {
+      log.warn('net.ipv4.tcp_migrate_req is 0: a rolling restart can reset connections still queued on a closing listener; set it to 1 (see docs/OPERATIONS.md)');
+    }
+  } catch {
+    // Not Linux, or no such sysctl: nothing to say.
+  }
+}

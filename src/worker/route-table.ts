@@ -1,0 +1,76 @@
+// Compiles a config version into a route table: each route holds its own
+// action (static reply or proxy with its cluster), so the hot path does no
+// lookups by name. A new config builds a new table that is swapped in whole;
+// requests in flight keep the table they started with.
+import type { Pool } from 'undici';
+import type { ResolvedConfig } from '../config/load.js';
+import { Router, compileMatchers } from '../routing/router.js';
+import { Cluster } from '../upstream/cluster.js';
+import type { PoolRegistry } from '../upstream/pools.js';
+import type { ProxyRoute } from '../upstream/proxy.js';
+
+export interface StaticReply {
+  readonly status: number;
+  readonly headers: readonly string[];
+  readonly body: Buffer;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly reply: StaticReply | null;
+  readonly proxy: ProxyRoute | null;
+  readonly maxBodyBytes: number;
+}
+
+export interface RouteTable {
+  readonly version: number;
+  readonly router: Router<CompiledRoute>;
+  readonly pools: ReadonlySet<Pool>;
+}
+
+export function compileRewrite(rw: { stripPrefix?: string; addPrefix?: string; regex?: string; replacement?: string } | undefined): ((p: string) => string) | null {
+  if (!rw || (rw.stripPrefix === undefined && rw.addPrefix === undefined && rw.regex === undefined)) return null;
+  const strip = rw.stripPrefix?.replace(/\/$/, '');
+  const re = rw.regex === undefined ? null : new RegExp(rw.regex);
+  const replacement = rw.replacement ?? '';
+  const add = rw.addPrefix?.replace(/\/$/, '');
+  return (path: string): string => {
+    let p = path;
+    if (strip !== undefined && (p === strip || p.startsWith(strip + '/'))) p = p.slice(strip.length) || '/';
+    if (re !== null) p = p.replace(re, replacement);
+    if (add !== undefined) p = add + (p.startsWith('/') ? p : '/' + p);
+    return p.startsWith('/') ? p : '/' + p;
+  };
+}
+
+export function buildRouteTable(config: ResolvedConfig, version: number, pools: PoolRegistry): RouteTable {
+  const clusters = new Map<string, Cluster>();
+  for (const [name, u] of Object.entries(config.upstreams)) clusters.set(name, new Cluster(name, u, pools));
+  const used = new Set<Pool>();
+  for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
+
+  const routes = config.routes.map((r) => {
+    let reply: StaticReply | null = null;
+    let proxy: ProxyRoute | null = null;
+    if (r.respond) {
+      const headers: string[] = [];
+      for (const [k, v] of Object.entries(r.respond.headers ?? {})) headers.push(k.toLowerCase(), v);
+      reply = { status: r.respond.status, headers, body: Buffer.from(r.respond.body ?? '') };
+    } else {
+      proxy = {
+        cluster: clusters.get(r.upstream!)!,
+        rewrite: compileRewrite(r.rewrite),
+        preserveHost: r.preserveHost ?? false,
+        timeoutMs: r.timeoutMs ?? 0,
+      };
+    }
+    const value: CompiledRoute = {
+      name: r.name,
+      reply,
+      proxy,
+      maxBodyBytes: r.maxBodyBytes ?? config.limits.maxBodyBytes,
+    };
+    return { priority: r.priority ?? 0, index: r.index, matchers: compileMatchers(r.match), value };
+  });
+  return { version, router: new Router(routes), pools: used };
+}

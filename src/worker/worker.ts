@@ -1,0 +1,110 @@
+// Worker bootstrap: wait for the first config from the supervisor, build the
+// route table, listen (SO_REUSEPORT: every worker binds the port itself),
+// then swap tables on reload and drain on request.
+import type { ResolvedConfig } from '../config/load.js';
+import { HttpListener, type ListenerHost } from '../listeners/uws/http-listener.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { PoolRegistry } from '../upstream/pools.js';
+import { buildRouteTable, type RouteTable } from './route-table.js';
+import { createAccessLogger, createLogger, type Logger } from '../observability/logger.js';
+import { logAccess } from '../observability/access-log.js';
+import type { FromWorker, ToWorker } from '../supervisor/messages.js';
+
+const send = (m: FromWorker): void => {
+  if (process.connected) process.send!(m);
+};
+
+export function runWorker(): void {
+  process.once('message', (m: ToWorker) => {
+    if (m.t !== 'config') return;
+    start(m.config, m.version).catch((err: Error) => {
+      send({ t: 'fatal', error: err.message });
+      setTimeout(() => process.exit(1), 50);
+    });
+  });
+  send({ t: 'hello' });
+}
+
+async function start(config: ResolvedConfig, version: number): Promise<void> {
+  const log = createLogger(config.log.level, 'worker');
+  const access: Logger | null = config.log.access ? createAccessLogger() : null;
+  // The access log is buffered; flush at least once a second so tails stay live.
+  if (access !== null) setInterval(() => access.flush(), 1000).unref();
+  const pools = new PoolRegistry();
+  let table: RouteTable = buildRouteTable(config, version, pools);
+  let inflight = 0;
+  let draining = false;
+  let drainCheck: (() => void) | null = null;
+
+  const host: ListenerHost = {
+    table: () => table,
+    draining: () => draining,
+    begin: () => {
+      inflight++;
+    },
+    done: (ctx: RequestContext) => {
+      inflight--;
+      if (access !== null) logAccess(access, ctx);
+      if (drainCheck !== null && inflight === 0) drainCheck();
+    },
+  };
+
+  const listener = new HttpListener(
+    { host: config.listen.http.host, port: config.listen.http.port, maxHeaderBytes: config.limits.maxHeaderBytes, maxUrlLength: config.limits.maxUrlLength },
+    host,
+  );
+  await listener.listen();
+  log.info({ port: config.listen.http.port, version }, 'worker listening');
+  send({ t: 'ready', version });
+
+  const drain = (timeoutMs: number): void => {
+    if (draining) return;
+    draining = true;
+    listener.close();
+    log.info({ inflight }, 'draining');
+    const deadline = setTimeout(() => {
+      log.warn({ inflight }, 'drain timeout: exiting with requests in flight');
+      exit();
+    }, timeoutMs);
+    deadline.unref();
+    // Connections still open get `Connection: close` on their next response;
+    // wait until nothing has been in flight for a short settle time.
+    let settle: NodeJS.Timeout | null = null;
+    drainCheck = () => {
+      if (settle !== null) clearTimeout(settle);
+      settle = setTimeout(() => (inflight === 0 ? exit() : undefined), 300);
+    };
+    if (inflight === 0) drainCheck();
+  };
+
+  let exiting = false;
+  const exit = (): void => {
+    if (exiting) return;
+    exiting = true;
+    pools
+      .closeAll()
+      .catch(() => {})
+      .finally(() => {
+        access?.flush();
+        log.flush();
+        setTimeout(() => process.exit(0), 20);
+      });
+  };
+
+  process.on('message', (m: ToWorker) => {
+    if (m.t === 'config') {
+      try {
+        const next = buildRouteTable(m.config, m.version, pools);
+        table = next;
+        pools.retain(next.pools);
+        send({ t: 'applied', version: m.version });
+      } catch (err) {
+        send({ t: 'refused', version: m.version, error: (err as Error).message });
+      }
+    } else if (m.t === 'drain') drain(m.timeoutMs);
+  });
+  // A terminal's Ctrl-C or systemd's SIGTERM reach the workers too: drain.
+  process.on('SIGINT', () => drain(config.supervisor.drainTimeoutMs));
+  process.on('SIGTERM', () => drain(config.supervisor.drainTimeoutMs));
+  process.on('disconnect', () => drain(config.supervisor.drainTimeoutMs));
+}

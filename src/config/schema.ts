@@ -79,7 +79,7 @@ export const Balancer = Type.Union(Balancers.map((b) => Type.Literal(b)));
 export const Upstream = Type.Object(
   {
     balancer: Type.Optional({ ...Balancer, description: 'Target selection (default round-robin)' }),
-    targets: Type.Array(Target, { minItems: 1 }),
+    targets: Type.Array(Target, { description: 'May be empty (or all weight 0): requests then get 503 WICKET_ERR_NO_TARGET' }),
     connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'Keep-alive connections per target per worker' })),
     connectTimeoutMs: Type.Optional(Ms('TCP connect timeout; over it: 504')),
     headersTimeoutMs: Type.Optional(Ms('Time to the upstream response headers; over it: 504')),

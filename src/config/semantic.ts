@@ -93,9 +93,6 @@ function checkUpstream(name: string, up: unknown, issues: Issue[]): void {
       seen.set(r.origin, i);
     }
   });
-  if (up.targets.length > 0 && up.targets.every((t: unknown) => isObj(t) && t.weight === 0)) {
-    issues.push({ at, message: 'at least one target must have a weight above 0' });
-  }
 }
 
 function checkSupervisor(sup: unknown, issues: Issue[]): void {

@@ -1,0 +1,133 @@
+// Test harness: a real Wicket (supervisor + workers) started from the built
+// CLI with a generated config, on loopback ports checked free first.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+export const CLI = join(ROOT, 'dist/src/cli.js');
+
+/** Ports the kernel just handed out on 127.0.0.1 (bound once, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((res, rej) => {
+      const s = net.createServer();
+      s.once('error', rej);
+      s.listen(0, '127.0.0.1', () => res(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export interface Gateway {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly file: string;
+  readonly proc: ChildProcess;
+  /** Everything the gateway printed (stdout + stderr), as lines. */
+  readonly output: string[];
+  /** Rewrites the config file (for SIGHUP tests). */
+  writeConfig(yaml: string): void;
+  signal(sig: NodeJS.Signals): void;
+  waitExit(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Waits until some output line contains `text`. */
+  waitFor(text: string, timeoutMs?: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  workers?: number;
+  env?: Record<string, string>;
+  /** Raw YAML lines appended at top level (routes/upstreams etc.). */
+  accessLog?: boolean;
+}
+
+/** `body` is the YAML for upstreams/routes etc; listen/admin/log are filled in. */
+export async function startGateway(body: string, opts: GatewayOptions = {}): Promise<Gateway> {
+  const [port, adminPort] = await freePorts(2);
+  const dir = mkdtempSync(join(tmpdir(), 'wicket-test-'));
+  const file = join(dir, 'gateway.yaml');
+  const head = (b: string) =>
+    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} } }\nadmin: { host: 127.0.0.1, port: ${adminPort} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
+  writeFileSync(file, head(body));
+  const proc = spawn(process.execPath, [CLI, 'start', '--config', file], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const waiters: { text: string; resolve: (l: string) => void }[] = [];
+  const onData = (buf: Buffer) => {
+    for (const line of buf.toString().split('\n')) {
+      if (!line) continue;
+      output.push(line);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (line.includes(waiters[i]!.text)) {
+          waiters[i]!.resolve(line);
+          waiters.splice(i, 1);
+        }
+      }
+    }
+    if (process.env.WICKET_TEST_VERBOSE) process.stderr.write(buf);
+  };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once('exit', (code, signal) => r({ code, signal })),
+  );
+  const gw: Gateway = {
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    file,
+    proc,
+    output,
+    writeConfig: (yaml) => writeFileSync(file, head(yaml)),
+    signal: (sig) => proc.kill(sig),
+    waitExit: (timeoutMs = 20_000) =>
+      Promise.race([
+        exited,
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error('gateway did not exit in time')), timeoutMs).unref()),
+      ]),
+    waitFor: (text, timeoutMs = 10_000) => {
+      const hit = output.find((l) => l.includes(text));
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timed out waiting for "${text}"\n${output.slice(-20).join('\n')}`)), timeoutMs);
+        t.unref();
+        waiters.push({ text, resolve: (l) => { clearTimeout(t); resolve(l); } });
+      });
+    },
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      try {
+        await gw.waitExit(15_000);
+      } catch {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`gateway exited early (${proc.exitCode}):\n${output.join('\n')}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
+      if (r.status === 200) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      await gw.stop();
+      throw new Error(`gateway not healthy in time:\n${output.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return gw;
+}

@@ -1,0 +1,24 @@
+# Debian 12 base: the uWebSockets.js v20.30 binary needs glibc >= 2.34.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY config ./config
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY config ./config
+USER node
+EXPOSE 8080 9901
+# The example config listens on 127.0.0.1; in a container override the hosts.
+ENV WICKET_HTTP_HOST=0.0.0.0
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["start", "--config", "config/gateway.yaml"]

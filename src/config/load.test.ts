@@ -57,13 +57,14 @@ describe('parseConfig: valid configs', () => {
     const cfg = await loadConfig(EXAMPLE, {});
     assert.equal(cfg.workers, 2);
     assert.deepEqual(cfg.listen.http, { host: '127.0.0.1', port: 8080 });
-    assert.deepEqual(Object.keys(cfg.upstreams), ['demo']);
+    assert.deepEqual(Object.keys(cfg.upstreams), ['demo', 'admin-self']);
     assert.deepEqual(cfg.upstreams.demo!.targets, [{ url: 'http://127.0.0.1:9000', weight: 1 }]);
     assert.deepEqual(
       cfg.routes.map((r) => [r.index, r.name, r.upstream ?? r.respond?.status]),
       [
         [0, 'demo-api', 'demo'],
-        [1, 'hello', 200],
+        [1, 'status', 'admin-self'],
+        [2, 'hello', 200],
       ],
     );
     assert.equal(cfg.source.file, EXAMPLE);
@@ -90,6 +91,7 @@ describe('parseConfig: valid configs', () => {
       headersTimeoutMs: 30_000,
       bodyTimeoutMs: 30_000,
       keepAliveTimeoutMs: 4000,
+      client: 'wicket',
     });
     assert.deepEqual(cfg.routes[0], {
       index: 0,

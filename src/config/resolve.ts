@@ -28,6 +28,7 @@ export interface ResolvedUpstream {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  client: 'wicket' | 'undici';
 }
 
 export interface ResolvedMatch {
@@ -93,6 +94,7 @@ function resolveUpstream(name: string, u: UpstreamConfig): ResolvedUpstream {
     headersTimeoutMs: u.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
     bodyTimeoutMs: u.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
     keepAliveTimeoutMs: u.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
+    client: u.client ?? DEFAULTS.client,
   };
 }
 

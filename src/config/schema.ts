@@ -85,6 +85,11 @@ export const Upstream = Type.Object(
     headersTimeoutMs: Type.Optional(Ms('Time to the upstream response headers; over it: 504')),
     bodyTimeoutMs: Type.Optional(Ms('Idle time between upstream body chunks; over it the response is cut')),
     keepAliveTimeoutMs: Type.Optional(Ms('Idle keep-alive upstream connections are closed after this')),
+    client: Type.Optional(
+      Type.Union([Type.Literal('wicket'), Type.Literal('undici')], {
+        description: "HTTP/1.1 client for http: targets: 'wicket' (built in, native llhttp) or 'undici'. https: targets always use undici.",
+      }),
+    ),
   },
   strict,
 );
@@ -197,6 +202,7 @@ export const DEFAULTS = {
   headersTimeoutMs: 30_000,
   bodyTimeoutMs: 30_000,
   keepAliveTimeoutMs: 4_000,
+  client: 'wicket',
 } as const;
 
 export function schemaJson(): TSchema {

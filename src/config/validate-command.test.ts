@@ -19,7 +19,7 @@ function run(file: string) {
 test('validate: ok line and status 0 for a good file', () => {
   const r = run(EXAMPLE);
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, `ok: ${EXAMPLE} (2 routes, 1 upstreams)\n`);
+  assert.equal(r.stdout, `ok: ${EXAMPLE} (3 routes, 2 upstreams)\n`);
   assert.equal(r.stderr, '');
 });
 

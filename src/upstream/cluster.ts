@@ -1,6 +1,6 @@
 // A cluster hides its hosts: the proxy asks it for a target and gets one.
 // Round robin per worker for now; shared-memory balancers replace it.
-import type { Pool } from 'undici';
+import type { UpstreamDispatcher } from './dispatch-handler.js';
 import type { PoolRegistry } from './pools.js';
 
 export interface Target {
@@ -8,7 +8,7 @@ export interface Target {
   /** host[:port] of the origin, sent as Host unless the route preserves it. */
   readonly host: string;
   readonly weight: number;
-  readonly pool: Pool;
+  readonly pool: UpstreamDispatcher;
 }
 
 export interface ClusterSpec {
@@ -18,6 +18,7 @@ export interface ClusterSpec {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly client: 'wicket' | 'undici';
 }
 
 export class Cluster {

@@ -8,10 +8,13 @@ const REQUEST_DROP = new Set([
   'expect', 'content-length', 'host', 'proxy-authorization', 'http2-settings',
 ]);
 
-/** Upstream response headers not forwarded: hop-by-hop, plus framing and Date that uWS writes itself. */
+/**
+ * Upstream response headers not forwarded: hop-by-hop, plus framing, Date
+ * and uWS's banner, which our own uWS writes itself (no duplicates).
+ */
 const RESPONSE_DROP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'content-length', 'date',
+  'content-length', 'date', 'uwebsockets',
 ]);
 const RESPONSE_DROP_LENGTHS = new Set([...RESPONSE_DROP].map((n) => n.length));
 
@@ -86,24 +89,24 @@ function quoteIfNeeded(v: string): string {
  * Returns the Content-Length (-1 when absent) and fills `skip` with 1 at the
  * name index of every header not to forward. `skip` is reused per call site.
  */
-export function scanResponseHeaders(raw: readonly Buffer[], skip: Uint8Array): number {
+export function scanResponseHeaders(raw: readonly (Buffer | string)[], skip: Uint8Array): number {
   let cl = -1;
   let extra: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     skip[i] = 0;
     if (!RESPONSE_DROP_LENGTHS.has(name.length)) continue;
-    const n = name.toString('latin1').toLowerCase();
+    const n = (typeof name === 'string' ? name : name.toString('latin1')).toLowerCase();
     if (!RESPONSE_DROP.has(n)) continue;
     skip[i] = 1;
-    if (n === 'content-length') cl = Number(raw[i + 1]!.toString('latin1'));
+    if (n === 'content-length') cl = Number(String(raw[i + 1]));
     else if (n === 'connection') {
-      const t = connectionTokens(raw[i + 1]!.toString('latin1'));
+      const t = connectionTokens(String(raw[i + 1]));
       if (t.length) extra = (extra ?? ([] as string[])).concat(t);
     }
   }
   if (extra !== null) {
-    for (let i = 0; i < raw.length; i += 2) if (extra.includes(raw[i]!.toString('latin1').toLowerCase())) skip[i] = 1;
+    for (let i = 0; i < raw.length; i += 2) if (extra.includes(String(raw[i]).toLowerCase())) skip[i] = 1;
   }
   return Number.isSafeInteger(cl) && cl >= 0 ? cl : -1;
 }

@@ -1,7 +1,11 @@
-// One undici Pool per target origin (and pool options), shared across config
-// versions so a reload keeps warm keep-alive connections. Pools that no
-// route table references any more are closed gracefully after a swap.
+// One upstream pool per target origin (and pool options), shared across
+// config versions so a reload keeps warm keep-alive connections. Pools that
+// no route table references any more are closed gracefully after a swap.
+// http: targets use Wicket's H1Pool unless the upstream asks for undici;
+// https: targets always use undici (TLS).
 import { Pool } from 'undici';
+import { H1Pool } from './h1/pool.js';
+import type { UpstreamDispatcher } from './dispatch-handler.js';
 
 export interface PoolOptions {
   connections: number;
@@ -9,31 +13,25 @@ export interface PoolOptions {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  client: 'wicket' | 'undici';
 }
 
 export class PoolRegistry {
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, UpstreamDispatcher>();
 
-  get(origin: string, o: PoolOptions): Pool {
-    const key = `${origin}|${o.connections}|${o.connectTimeoutMs}|${o.headersTimeoutMs}|${o.bodyTimeoutMs}|${o.keepAliveTimeoutMs}`;
+  get(origin: string, o: PoolOptions): UpstreamDispatcher {
+    const client = origin.startsWith('https:') ? 'undici' : o.client;
+    const key = `${client}|${origin}|${o.connections}|${o.connectTimeoutMs}|${o.headersTimeoutMs}|${o.bodyTimeoutMs}|${o.keepAliveTimeoutMs}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(origin, {
-        connections: o.connections,
-        pipelining: 1,
-        connect: { timeout: o.connectTimeoutMs },
-        headersTimeout: o.headersTimeoutMs,
-        bodyTimeout: o.bodyTimeoutMs,
-        keepAliveTimeout: o.keepAliveTimeoutMs,
-        keepAliveMaxTimeout: Math.max(o.keepAliveTimeoutMs, 600_000),
-      });
+      pool = client === 'wicket' ? new H1Pool(origin, o) : undiciPool(origin, o);
       this.#pools.set(key, pool);
     }
     return pool;
   }
 
   /** Closes pools not in `keep` (in-flight requests finish first). */
-  retain(keep: ReadonlySet<Pool>): void {
+  retain(keep: ReadonlySet<UpstreamDispatcher>): void {
     for (const [key, pool] of this.#pools) {
       if (!keep.has(pool)) {
         this.#pools.delete(key);
@@ -47,4 +45,17 @@ export class PoolRegistry {
     this.#pools.clear();
     await Promise.allSettled(all.map((p) => p.close()));
   }
+}
+
+function undiciPool(origin: string, o: PoolOptions): UpstreamDispatcher {
+  // undici's Pool takes the same request shape and legacy handler callbacks.
+  return new Pool(origin, {
+    connections: o.connections,
+    pipelining: 1,
+    connect: { timeout: o.connectTimeoutMs },
+    headersTimeout: o.headersTimeoutMs,
+    bodyTimeout: o.bodyTimeoutMs,
+    keepAliveTimeout: o.keepAliveTimeoutMs,
+    keepAliveMaxTimeout: Math.max(o.keepAliveTimeoutMs, 600_000),
+  }) as unknown as UpstreamDispatcher;
 }

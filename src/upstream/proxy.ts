@@ -3,11 +3,11 @@
 // onComplete | onError) and the sink's listener (drain, client abort).
 // Undici's legacy handler API hands raw header Buffers straight through,
 // which the uWS sink writes without string conversion.
-import type { Dispatcher } from 'undici';
 import type { RequestContext, ResponseSink, SinkListener } from '../pipeline/context.js';
 import { upstreamErrorCode, type ErrorCode } from '../pipeline/errors.js';
 import { scanResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { Cluster, Target } from './cluster.js';
+import type { UpstreamHandler, UpstreamRequest } from './dispatch-handler.js';
 
 export interface ProxyRoute {
   readonly cluster: Cluster;
@@ -29,7 +29,7 @@ class ClientAbortError extends Error {
   readonly code = 'WICKET_ERR_CLIENT_ABORTED';
 }
 
-export class ProxyCall implements SinkListener {
+export class ProxyCall implements SinkListener, UpstreamHandler {
   readonly #ctx: RequestContext;
   readonly #sink: ResponseSink;
   readonly #done: ExchangeDone;
@@ -52,14 +52,14 @@ export class ProxyCall implements SinkListener {
     ctx.upstream = target.origin;
     this.#sink.setListener(this);
     const path = route.rewrite === null ? ctx.path : route.rewrite(ctx.path);
-    const opts: Dispatcher.DispatchOptions = {
+    const req: UpstreamRequest = {
       method: ctx.method,
       path: ctx.query === '' ? path : `${path}?${ctx.query}`,
       headers: upstreamRequestHeaders(ctx, { proto, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host }),
       body: ctx.body,
     };
     if (route.timeoutMs > 0) this.#timer = setTimeout(onTimeout, route.timeoutMs, this);
-    target.pool.dispatch(opts, this as unknown as Dispatcher.DispatchHandler);
+    target.pool.dispatch(req, this);
   }
 
   // --- undici handler, in order -------------------------------------------
@@ -69,7 +69,7 @@ export class ProxyCall implements SinkListener {
     if (this.#sink.aborted || this.#finished) abort(new ClientAbortError('client aborted'));
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
     if (status < 200) return true; // 1xx informational: not forwarded
     this.#resume = resume;
     const sink = this.#sink;

@@ -2,7 +2,7 @@
 // action (static reply or proxy with its cluster), so the hot path does no
 // lookups by name. A new config builds a new table that is swapped in whole;
 // requests in flight keep the table they started with.
-import type { Pool } from 'undici';
+import type { UpstreamDispatcher } from '../upstream/dispatch-handler.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { Router, compileMatchers } from '../routing/router.js';
 import { Cluster } from '../upstream/cluster.js';
@@ -25,7 +25,7 @@ export interface CompiledRoute {
 export interface RouteTable {
   readonly version: number;
   readonly router: Router<CompiledRoute>;
-  readonly pools: ReadonlySet<Pool>;
+  readonly pools: ReadonlySet<UpstreamDispatcher>;
 }
 
 export function compileRewrite(rw: { stripPrefix?: string; addPrefix?: string; regex?: string; replacement?: string } | undefined): ((p: string) => string) | null {
@@ -46,7 +46,7 @@ export function compileRewrite(rw: { stripPrefix?: string; addPrefix?: string; r
 export function buildRouteTable(config: ResolvedConfig, version: number, pools: PoolRegistry): RouteTable {
   const clusters = new Map<string, Cluster>();
   for (const [name, u] of Object.entries(config.upstreams)) clusters.set(name, new Cluster(name, u, pools));
-  const used = new Set<Pool>();
+  const used = new Set<UpstreamDispatcher>();
   for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
 
   const routes = config.routes.map((r) => {

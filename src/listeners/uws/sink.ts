@@ -26,6 +26,8 @@ export class UwsSink implements ResponseSink {
   #done = false;
   #chunk: Buffer | null = null;
   #pending: Buffer | null = null;
+  /** Chunks handed over while a tryEnd chunk still waits for onWritable. */
+  #queued: Buffer[] | null = null;
   #pendingOffset = 0;
   #writableSet = false;
   #ok = true;
@@ -60,6 +62,11 @@ export class UwsSink implements ResponseSink {
 
   write(chunk: Buffer): boolean {
     if (this.aborted || this.#done) return true;
+    if (this.#pending !== null) {
+      // A producer that did not stop on `false`: keep order, stay bounded by its chunk size.
+      (this.#queued ??= []).push(chunk);
+      return false;
+    }
     this.#chunk = chunk;
     this.#res.cork(this.#corkedWrite);
     return this.#ok;
@@ -172,6 +179,19 @@ export class UwsSink implements ResponseSink {
       if (done) this.#done = true;
       if (!ok && !done) return false;
       this.#pending = null;
+      const q = this.#queued;
+      while (q !== null && q.length > 0 && !this.#done) {
+        const before = this.#res.getWriteOffset();
+        const next = q.shift()!;
+        const [ok2, done2] = this.#res.tryEnd(next, this.#cl);
+        if (done2) this.#done = true;
+        else if (!ok2) {
+          this.#pending = next;
+          this.#pendingOffset = before;
+          return false;
+        }
+      }
+      this.#queued = null;
     }
     this.#listener?.onSinkDrain();
     return true;

@@ -1,0 +1,170 @@
+// Wicket's HTTP/1.1 upstream pool: keep-alive connections to one origin,
+// one request per connection at a time, FIFO queue when all are busy.
+// Timeouts (connect, headers, body idle, keep-alive idle) are enforced by one
+// sweeper per pool on a coarse clock, so the hot path arms no timers.
+import { H1Connection, UpstreamError, type Pending } from './connection.js';
+import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from '../dispatch-handler.js';
+
+export interface H1PoolOptions {
+  connections: number;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+const SWEEP_MS = 100;
+
+export class H1Pool implements UpstreamDispatcher {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #opts: H1PoolOptions;
+  readonly #all = new Set<H1Connection>();
+  /** Idle, connected: a stack (the warmest connection is reused first). */
+  readonly #idle: H1Connection[] = [];
+  readonly #queue: Pending[] = [];
+  #connecting = 0;
+  #closed = false;
+  #sweeper: NodeJS.Timeout | null = null;
+  /** Coarse clock (ms), refreshed by the sweeper and on dispatch. */
+  now = Date.now();
+
+  constructor(origin: string, opts: H1PoolOptions) {
+    const u = new URL(origin);
+    if (u.protocol !== 'http:') throw new Error(`the wicket HTTP/1.1 client speaks http: only, not ${u.protocol}`);
+    this.#host = u.hostname.replace(/^\[|\]$/g, '');
+    this.#port = Number(u.port || 80);
+    this.#opts = opts;
+  }
+
+  dispatch(req: UpstreamRequest, handler: UpstreamHandler): boolean {
+    const p: Pending = { req, handler, retried: false, cancelled: false, conn: null };
+    if (this.#closed) {
+      handler.onError(new UpstreamError('pool closed', 'UND_ERR_CLOSED'));
+      return false;
+    }
+    this.#startSweeper();
+    handler.onConnect((err?: Error) => this.#cancel(p, err ?? new UpstreamError('request aborted', 'UND_ERR_ABORTED')));
+    if (p.cancelled) return true;
+    const conn = this.#idle.pop();
+    if (conn !== undefined) conn.send(p, this.now);
+    else {
+      this.#queue.push(p);
+      this.#grow();
+    }
+    return true;
+  }
+
+  #cancel(p: Pending, err: Error): void {
+    if (p.cancelled) return;
+    p.cancelled = true;
+    if (p.conn !== null) {
+      if (p.conn.current === p) p.conn.cancel(err);
+      return;
+    }
+    const i = this.#queue.indexOf(p);
+    if (i >= 0) this.#queue.splice(i, 1);
+    p.req.body?.destroy();
+    p.handler.onError(err);
+  }
+
+  #grow(): void {
+    while (this.#queue.length > this.#connecting && this.#all.size < this.#opts.connections) {
+      this.#connecting++;
+      this.#all.add(new H1Connection(this, this.#host, this.#port, this.now));
+    }
+  }
+
+  #next(conn: H1Connection): void {
+    const p = this.#queue.shift();
+    if (p === undefined) {
+      conn.markIdle(this.now);
+      this.#idle.push(conn);
+    } else conn.send(p, this.now);
+  }
+
+  // --- connection events ------------------------------------------------------
+
+  onConnected(conn: H1Connection): void {
+    this.#connecting--;
+    this.#next(conn);
+  }
+
+  onIdle(conn: H1Connection): void {
+    if (this.#closed) {
+      conn.socket.destroy();
+      return;
+    }
+    this.#next(conn);
+  }
+
+  onClosed(conn: H1Connection, wasConnecting: boolean, err: UpstreamError | null): void {
+    this.#all.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    if (wasConnecting) {
+      this.#connecting--;
+      // One waiting request fails per failed attempt; the rest try their own.
+      const p = err === null ? undefined : this.#queue.shift();
+      if (p !== undefined) {
+        p.req.body?.destroy();
+        p.handler.onError(err!);
+      }
+    }
+    if (!this.#closed) this.#grow();
+  }
+
+  requeue(p: Pending): void {
+    this.#queue.unshift(p);
+    this.#grow();
+  }
+
+  // --- timeouts ----------------------------------------------------------------
+
+  #startSweeper(): void {
+    if (this.#sweeper !== null) return;
+    this.now = Date.now();
+    this.#sweeper = setInterval(() => this.#sweep(), SWEEP_MS);
+    this.#sweeper.unref();
+  }
+
+  #sweep(): void {
+    const now = (this.now = Date.now());
+    const o = this.#opts;
+    for (const c of this.#all) {
+      const age = now - c.since;
+      if (c.isConnecting()) {
+        if (age > o.connectTimeoutMs) {
+          c.timeout('UND_ERR_CONNECT_TIMEOUT', 'upstream connect timeout');
+        }
+      } else if (c.isAwaitingHeaders()) {
+        if (age > o.headersTimeoutMs) c.timeout('UND_ERR_HEADERS_TIMEOUT', 'upstream headers timeout');
+      } else if (c.isInBody()) {
+        if (!c.paused && age > o.bodyTimeoutMs) c.timeout('UND_ERR_BODY_TIMEOUT', 'upstream body timeout');
+      } else if (c.isIdle() && age > o.keepAliveTimeoutMs) {
+        c.socket.destroy();
+      }
+    }
+    if (this.#all.size === 0 && this.#queue.length === 0 && this.#sweeper !== null) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = null;
+    }
+  }
+
+  /** Stops taking requests; in-flight ones finish, idle connections close. */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const c of this.#idle.splice(0)) c.socket.destroy();
+    if (this.#all.size === 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = setInterval(() => {
+        if (this.#all.size === 0) {
+          clearInterval(check);
+          if (this.#sweeper !== null) clearInterval(this.#sweeper);
+          resolve();
+        }
+      }, 50);
+      check.unref();
+    });
+  }
+}

@@ -21,8 +21,8 @@ export async function startCommand(file: string): Promise<number> {
     await sup.start();
   } catch (err) {
     log.error({ err }, 'start failed');
-    await sup.shutdown('start-failure');
-    return 1;
+    await sup.shutdown('start-failure', 1);
+    return -1;
   }
   return -1;
 }

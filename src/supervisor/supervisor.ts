@@ -9,7 +9,7 @@ import { loadConfig, formatConfigErrors, ConfigInvalidError, type ResolvedConfig
 import type { Logger } from '../observability/logger.js';
 import { Backoff } from './backoff.js';
 import type { FromWorker, ToWorker } from './messages.js';
-import { monotonicUsec, sdNotify } from './sd-notify.js';
+import { monotonicUsec, sdNotify, sdNotifyFlushed } from './sd-notify.js';
 import { AdminServer } from '../control/admin.js';
 
 interface Slot {
@@ -39,6 +39,8 @@ export class Supervisor {
   #queue: Promise<void> = Promise.resolve();
   #admin: AdminServer | null = null;
   #readyWaiters = new Map<Worker, (ok: boolean) => void>();
+  /** Workers whose message handler exists (they said hello). */
+  readonly #listening = new WeakSet<Worker>();
   #appliedWaiters = new Map<Worker, () => void>();
 
   constructor(file: string, config: ResolvedConfig, log: Logger) {
@@ -94,7 +96,8 @@ export class Supervisor {
   }
 
   /** Forks a worker into `slot`; resolves true once it listens. */
-  #fork(slot: Slot, config = this.#config): Promise<boolean> {
+  #fork(slot: Slot): Promise<boolean> {
+    const config = this.#config;
     const env = {
       WICKET_WORKER_SLOT: String(slot.id),
       // uWS reads this once at load: its hard header cap, kept above ours so
@@ -105,10 +108,13 @@ export class Supervisor {
     slot.worker = w;
     slot.ready = false;
     slot.startedAt = Date.now();
-    const version = this.#version;
-    // The worker says hello once its message handler exists (ESM loads async).
+    // The worker says hello once its message handler exists (ESM loads
+    // async); it gets the config current at that moment, not at fork time.
     w.on('message', (m: FromWorker) => {
-      if (m.t === 'hello') this.#send(w, { t: 'config', version, config });
+      if (m.t !== 'hello') return;
+      this.#listening.add(w);
+      if (this.#stopping || this.#retiring.has(w)) this.#send(w, { t: 'drain', timeoutMs: this.#config.supervisor.drainTimeoutMs });
+      else this.#send(w, { t: 'config', version: this.#version, config: this.#config });
     });
     w.on('message', (m: FromWorker) => this.#onMessage(slot, w, m));
     w.on('exit', (code, signal) => this.#onExit(slot, w, code, signal));
@@ -130,11 +136,11 @@ export class Supervisor {
         this.#appliedWaiters.get(w)?.();
         break;
       case 'refused':
-        this.#log.error({ pid: w.process.pid, error: m.error }, 'worker refused config');
+        this.#log.error({ workerPid: w.process.pid, error: m.error }, 'worker refused config');
         this.#appliedWaiters.get(w)?.();
         break;
       case 'fatal':
-        this.#log.error({ pid: w.process.pid, error: m.error }, 'worker failed to start');
+        this.#log.error({ workerPid: w.process.pid, error: m.error }, 'worker failed to start');
         break;
     }
   }
@@ -149,7 +155,7 @@ export class Supervisor {
     slot.ready = false;
     slot.worker = null;
     const delay = slot.backoff.next(Date.now() - slot.startedAt);
-    this.#log.error({ slot: slot.id, pid: w.process.pid, code, signal, restartInMs: delay }, 'worker died');
+    this.#log.error({ slot: slot.id, workerPid: w.process.pid, code, signal, restartInMs: delay }, 'worker died');
     slot.timer = setTimeout(() => {
       slot.timer = null;
       if (!this.#stopping && slot.worker === null) void this.#fork(slot);
@@ -175,8 +181,9 @@ export class Supervisor {
       this.#log.info({ version: this.#version }, 'config changes listeners or worker count: rolling restart');
       await this.rollingRestart(next);
     } else {
+      // Workers still starting get this config on hello.
       const waits = this.#slots
-        .filter((s) => s.worker !== null)
+        .filter((s) => s.worker !== null && this.#listening.has(s.worker))
         .map((s) => new Promise<void>((resolve) => {
           const w = s.worker!;
           const t = setTimeout(resolve, 10_000);
@@ -199,7 +206,7 @@ export class Supervisor {
     while (this.#slots.length < target) {
       const slot: Slot = { id: this.#slots.length, worker: null, ready: false, startedAt: 0, backoff: this.#backoff(), timer: null };
       this.#slots.push(slot);
-      await this.#fork(slot, config);
+      await this.#fork(slot);
     }
     for (const slot of [...this.#slots]) {
       if (this.#stopping) return;
@@ -214,7 +221,7 @@ export class Supervisor {
         slot.timer = null;
       }
       if (old) this.#retiring.add(old);
-      const ok = await this.#fork(slot, config);
+      const ok = await this.#fork(slot);
       if (!ok) {
         this.#log.error({ slot: slot.id }, 'replacement worker failed to start; keeping the old one');
         if (old) {
@@ -239,11 +246,14 @@ export class Supervisor {
         clearTimeout(kill);
         resolve();
       });
-      this.#send(w, { t: 'drain', timeoutMs });
+      // A worker that has not said hello yet can't hear `drain`: it serves
+      // nothing, so it is simply stopped (it drains too if it already listens).
+      if (this.#listening.has(w)) this.#send(w, { t: 'drain', timeoutMs });
+      else w.process.kill('SIGTERM');
     });
   }
 
-  async shutdown(signal: string): Promise<void> {
+  async shutdown(signal: string, exitCode = 0): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     sdNotify('STOPPING=1');
@@ -252,9 +262,10 @@ export class Supervisor {
     const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     await Promise.all(live.map((w) => this.#retire(w)));
     await this.#admin?.close();
+    await sdNotifyFlushed();
     this.#log.info('stopped');
     this.#log.flush();
-    setTimeout(() => process.exit(0), 20);
+    setTimeout(() => process.exit(exitCode), 20);
   }
 }
 

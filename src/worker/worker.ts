@@ -14,18 +14,53 @@ const send = (m: FromWorker): void => {
   if (process.connected) process.send!(m);
 };
 
+interface Running {
+  apply(config: ResolvedConfig, version: number): void;
+  drain(timeoutMs: number): void;
+}
+
+/**
+ * One message handler for the worker's whole life: messages that arrive
+ * while it is still starting (a reload, a drain) are kept and applied once it
+ * listens, never dropped.
+ */
 export function runWorker(): void {
-  process.once('message', (m: ToWorker) => {
-    if (m.t !== 'config') return;
-    start(m.config, m.version).catch((err: Error) => {
-      send({ t: 'fatal', error: err.message });
-      setTimeout(() => process.exit(1), 50);
-    });
+  let running: Running | null = null;
+  let starting = false;
+  let pendingConfig: Extract<ToWorker, { t: 'config' }> | null = null;
+  let pendingDrain: number | null = null;
+  process.on('message', (m: ToWorker) => {
+    if (running !== null) {
+      if (m.t === 'config') running.apply(m.config, m.version);
+      else running.drain(m.timeoutMs);
+      return;
+    }
+    if (m.t === 'drain') {
+      if (!starting) process.exit(0); // nothing to drain yet
+      pendingDrain = m.timeoutMs;
+      return;
+    }
+    if (starting) {
+      pendingConfig = m;
+      return;
+    }
+    starting = true;
+    start(m.config, m.version).then(
+      (r) => {
+        running = r;
+        if (pendingConfig !== null) r.apply(pendingConfig.config, pendingConfig.version);
+        if (pendingDrain !== null) r.drain(pendingDrain);
+      },
+      (err: Error) => {
+        send({ t: 'fatal', error: err.message });
+        setTimeout(() => process.exit(1), 50);
+      },
+    );
   });
   send({ t: 'hello' });
 }
 
-async function start(config: ResolvedConfig, version: number): Promise<void> {
+async function start(config: ResolvedConfig, version: number): Promise<Running> {
   const log = createLogger(config.log.level, 'worker');
   const access: Logger | null = config.log.access ? createAccessLogger() : null;
   // The access log is buffered; flush at least once a second so tails stay live.
@@ -91,20 +126,19 @@ async function start(config: ResolvedConfig, version: number): Promise<void> {
       });
   };
 
-  process.on('message', (m: ToWorker) => {
-    if (m.t === 'config') {
-      try {
-        const next = buildRouteTable(m.config, m.version, pools);
-        table = next;
-        pools.retain(next.pools);
-        send({ t: 'applied', version: m.version });
-      } catch (err) {
-        send({ t: 'refused', version: m.version, error: (err as Error).message });
-      }
-    } else if (m.t === 'drain') drain(m.timeoutMs);
-  });
+  const apply = (next: ResolvedConfig, v: number): void => {
+    try {
+      const t = buildRouteTable(next, v, pools);
+      table = t;
+      pools.retain(t.pools);
+      send({ t: 'applied', version: v });
+    } catch (err) {
+      send({ t: 'refused', version: v, error: (err as Error).message });
+    }
+  };
   // A terminal's Ctrl-C or systemd's SIGTERM reach the workers too: drain.
   process.on('SIGINT', () => drain(config.supervisor.drainTimeoutMs));
   process.on('SIGTERM', () => drain(config.supervisor.drainTimeoutMs));
   process.on('disconnect', () => drain(config.supervisor.drainTimeoutMs));
+  return { apply, drain };
 }

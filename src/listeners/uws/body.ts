@@ -59,6 +59,12 @@ export class UwsBody extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Dropped early (the upstream answered before reading it all): let uWS
+    // read and discard the rest rather than leave the client paused.
+    if (this.#paused && !this.#gone) {
+      this.#paused = false;
+      this.#res.resume();
+    }
     this.#gone = true;
     cb(err);
   }

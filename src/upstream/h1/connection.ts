@@ -36,7 +36,10 @@ const enum Phase {
 }
 
 const BAD_HEADER_VALUE = /[\r\n\0]/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PATH = /^[\x21-\x7e]+$/;
+/** Methods that may be sent again after a connection died before any reply (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class H1Connection {
   readonly socket: net.Socket;
@@ -50,10 +53,18 @@ export class H1Connection {
   current: Pending | null = null;
   #keepAlive = false;
   #gotBytes = false;
+  /** The current response is complete (waiting only for a paused handler). */
   #complete = false;
+  /** The request body (if any) was written in full: only then may the connection be reused. */
+  #bodyDone = true;
+  /** A 1xx is being parsed: its message-complete is not the response's. */
+  #informational = false;
   #paused = false;
   #backlog: Buffer[] | null = null;
+  /** Header pairs delivered before headers-complete (more than 32), or trailers. */
   #partialHeaders: string[] | null = null;
+  /** True while llhttp runs: freeing the parser then would free memory in use. */
+  #inParser = false;
   readonly resume = (): void => this.#resume();
 
   constructor(pool: H1Pool, host: string, port: number, now: number) {
@@ -69,9 +80,7 @@ export class H1Connection {
       status: number, statusText: string, upgrade: boolean, keepAlive: boolean,
     ) => this.#onHeadersComplete(headers, status, statusText, upgrade, keepAlive);
     p[HTTPParser.kOnBody] = (b: Buffer) => this.#onBody(b);
-    p[HTTPParser.kOnMessageComplete] = () => {
-      this.#complete = true;
-    };
+    p[HTTPParser.kOnMessageComplete] = () => this.#onMessageComplete();
     p[HTTPParser.kOnExecute] = () => {};
     this.#parser = p;
     const s = net.connect({ host, port, noDelay: true });
@@ -80,8 +89,8 @@ export class H1Connection {
     s.on('connect', () => pool.onConnected(this));
     s.on('data', (d: Buffer) => this.#onData(d));
     s.on('end', () => this.#onEnd());
-    s.on('error', (err: NodeJS.ErrnoException) => this.#fail(new UpstreamError(err.message, err.code ?? 'UND_ERR_SOCKET')));
-    s.on('close', () => this.#fail(new UpstreamError('upstream closed the connection', 'UND_ERR_SOCKET')));
+    s.on('error', (err: NodeJS.ErrnoException) => this.#lost(new UpstreamError(err.message, err.code ?? 'UND_ERR_SOCKET')));
+    s.on('close', () => this.#lost(new UpstreamError('upstream closed the connection', 'UND_ERR_SOCKET')));
   }
 
   /** Sends `p` on this (idle, connected) connection. */
@@ -92,27 +101,28 @@ export class H1Connection {
     this.since = now;
     this.#gotBytes = false;
     this.#complete = false;
+    this.#informational = false;
     this.#keepAlive = false;
+    this.#partialHeaders = null;
     const r = p.req;
-    if (!PATH.test(r.path)) return this.#fail(new UpstreamError('invalid request path', 'UND_ERR_INVALID_ARG'), false);
+    if (!PATH.test(r.path) || !TOKEN.test(r.method)) return this.#fail(new UpstreamError('invalid request line', 'UND_ERR_INVALID_ARG'), false);
     const h = r.headers;
     let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
     let hasLength = false;
     for (let i = 0; i < h.length; i += 2) {
+      const n = h[i]!;
       const v = h[i + 1]!;
-      if (BAD_HEADER_VALUE.test(v)) return this.#fail(new UpstreamError(`invalid value for header ${h[i]}`, 'UND_ERR_INVALID_ARG'), false);
-      if (h[i] === 'content-length') hasLength = true;
-      head += `${h[i]}: ${v}\r\n`;
+      if (!TOKEN.test(n) || BAD_HEADER_VALUE.test(v)) return this.#fail(new UpstreamError(`invalid header ${JSON.stringify(n)}`, 'UND_ERR_INVALID_ARG'), false);
+      if (n.length === 14 && n.toLowerCase() === 'content-length') hasLength = true;
+      head += `${n}: ${v}\r\n`;
     }
     const body = r.body;
     const chunked = body !== null && !hasLength;
     head += chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n';
     const s = this.socket;
-    if (body === null) {
-      s.write(head, 'latin1');
-      return;
-    }
     s.write(head, 'latin1');
+    this.#bodyDone = body === null;
+    if (body === null) return;
     const onDrain = () => body.resume();
     body.on('data', (c: Buffer) => {
       if (this.current !== p) return;
@@ -123,7 +133,9 @@ export class H1Connection {
       }
     });
     body.once('end', () => {
-      if (this.current === p && chunked) s.write('0\r\n\r\n', 'latin1');
+      if (this.current !== p) return;
+      if (chunked) s.write('0\r\n\r\n', 'latin1');
+      this.#bodyDone = true;
     });
     body.once('error', (err: Error & { code?: string }) => {
       if (this.current === p) this.#fail(new UpstreamError(err.message, err.code ?? 'UND_ERR_REQ_BODY'), false);
@@ -144,28 +156,36 @@ export class H1Connection {
     return this.#paused;
   }
 
+  // --- parser callbacks (run inside execute/finish) ----------------------------
+
   #onHeadersComplete(headers: string[] | undefined, status: number, statusText: string, upgrade: boolean, keepAlive: boolean): number {
+    if (this.phase === Phase.Closed) return -1;
     const p = this.current;
     if (p === null || this.#complete || upgrade) {
       this.#fail(new UpstreamError('unexpected data from upstream', 'HPE_UNEXPECTED'), false);
-      return 1;
+      return -1; // stop the parser
     }
-    let raw = headers;
+    let raw = headers ?? [];
     if (this.#partialHeaders !== null) {
-      raw = this.#partialHeaders.concat(headers ?? []);
+      raw = this.#partialHeaders.concat(raw);
       this.#partialHeaders = null;
     }
-    if (status < 200) return 0; // 1xx: not forwarded, the final response follows
+    if (status < 200) {
+      // 1xx: not forwarded; llhttp reports its own message-complete, then the final response follows.
+      this.#informational = true;
+      return 0;
+    }
     this.#keepAlive = keepAlive;
     this.phase = Phase.Body;
     this.since = this.#pool.now;
-    if (p.handler.onHeaders(status, raw ?? [], this.resume, statusText) === false) this.#pause();
+    if (p.handler.onHeaders(status, raw, this.resume, statusText) === false) this.#pause();
+    if (this.#isClosed()) return -1; // the handler aborted
     return p.req.method === 'HEAD' ? 1 : 0;
   }
 
   #onBody(b: Buffer): void {
     const p = this.current;
-    if (p === null) return;
+    if (p === null || this.phase === Phase.Closed) return;
     this.since = this.#pool.now;
     if (this.#backlog !== null) {
       this.#backlog.push(b);
@@ -173,6 +193,17 @@ export class H1Connection {
     }
     if (p.handler.onData(b) === false) this.#pause();
   }
+
+  #onMessageComplete(): void {
+    this.#partialHeaders = null; // trailers are not forwarded
+    if (this.#informational) {
+      this.#informational = false;
+      return;
+    }
+    this.#complete = true;
+  }
+
+  // --- flow control ------------------------------------------------------------
 
   #pause(): void {
     if (this.#paused) return;
@@ -184,6 +215,7 @@ export class H1Connection {
   #resume(): void {
     if (!this.#paused || this.current === null) return;
     const p = this.current;
+    this.since = this.#pool.now;
     const backlog = this.#backlog;
     while (backlog !== null && backlog.length > 0) {
       const b = backlog.shift()!;
@@ -192,32 +224,61 @@ export class H1Connection {
     }
     this.#backlog = null;
     this.#paused = false;
+    this.socket.resume();
     if (this.#complete) this.#finish();
-    else this.socket.resume();
   }
+
+  // --- socket events -----------------------------------------------------------
 
   #onData(d: Buffer): void {
     this.#gotBytes = true;
+    this.#inParser = true;
     const r = this.#parser.execute(d);
+    this.#inParser = false;
+    if (this.#isClosed()) {
+      this.#freeParser();
+      return;
+    }
     if (r instanceof Error) {
       const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
       return this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
     }
-    if (this.#complete && !this.#paused) this.#finish();
+    if (this.#complete && !this.#paused && this.current !== null) this.#finish();
   }
 
   #onEnd(): void {
-    // Close-delimited bodies end here.
-    if (this.current !== null && this.phase === Phase.Body) {
+    if (this.current !== null && this.phase === Phase.Body && !this.#complete) {
+      // Close-delimited bodies end here.
+      this.#inParser = true;
       const r = this.#parser.finish();
+      this.#inParser = false;
+      if (this.#isClosed()) {
+        this.#freeParser();
+        return;
+      }
       if (r instanceof Error) {
         const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
         return this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
       }
-      this.#keepAlive = false;
-      if (this.#complete && !this.#paused) return this.#finish();
+    }
+    this.#keepAlive = false;
+    // A complete response waiting on a paused handler finishes on resume.
+    if (this.current !== null && this.#complete) {
+      if (!this.#paused) this.#finish();
+      return;
     }
     this.socket.end();
+  }
+
+  /** 'error' or 'close' of the socket. */
+  #lost(err: UpstreamError): void {
+    if (this.current !== null && this.#complete) {
+      // Everything was received; a paused handler still drains the backlog.
+      this.#keepAlive = false;
+      if (!this.#paused) this.#finish();
+      return;
+    }
+    this.#fail(err);
   }
 
   #finish(): void {
@@ -225,7 +286,11 @@ export class H1Connection {
     this.current = null;
     this.#complete = false;
     this.served++;
-    const reuse = this.#keepAlive && !this.socket.destroyed && this.socket.readyState === 'open';
+    // An upstream that answered before reading the whole request body gets
+    // no more of it, and the connection is not reused (the rest of the body
+    // would be read as the next request).
+    if (!this.#bodyDone) p.req.body?.destroy();
+    const reuse = this.#keepAlive && this.#bodyDone && !this.socket.destroyed && this.socket.readyState === 'open';
     if (!reuse) this.#close();
     else {
       this.phase = Phase.Idle;
@@ -242,8 +307,8 @@ export class H1Connection {
     this.#close(err);
     if (p === null) return;
     // A reused keep-alive connection the upstream had just closed: nothing
-    // was received, nothing streamed; safe to send once more on a new one.
-    if (mayRetry && !this.#gotBytes && this.served > 0 && !p.retried && p.req.body === null) {
+    // was received, nothing streamed; an idempotent request goes once more.
+    if (mayRetry && !this.#gotBytes && this.served > 0 && !p.retried && p.req.body === null && IDEMPOTENT.has(p.req.method)) {
       p.retried = true;
       p.conn = null;
       this.#pool.requeue(p);
@@ -263,8 +328,20 @@ export class H1Connection {
     const wasConnecting = this.phase === Phase.Connecting;
     this.phase = Phase.Closed;
     this.socket.destroy();
-    this.#parser.close();
+    // Inside a parser callback the parser is still running: free it after.
+    if (!this.#inParser) this.#freeParser();
     this.#pool.onClosed(this, wasConnecting, err);
+  }
+
+  #isClosed(): boolean {
+    return this.phase === Phase.Closed;
+  }
+
+  #parserFreed = false;
+  #freeParser(): void {
+    if (this.#parserFreed) return;
+    this.#parserFreed = true;
+    this.#parser.close();
   }
 
   isIdle(): boolean {

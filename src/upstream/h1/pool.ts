@@ -91,7 +91,8 @@ export class H1Pool implements UpstreamDispatcher {
   }
 
   onIdle(conn: H1Connection): void {
-    if (this.#closed) {
+    // After close(), requests already queued are still served; then idle closes.
+    if (this.#closed && this.#queue.length === 0) {
       conn.socket.destroy();
       return;
     }
@@ -111,7 +112,7 @@ export class H1Pool implements UpstreamDispatcher {
         p.handler.onError(err!);
       }
     }
-    if (!this.#closed) this.#grow();
+    this.#grow(); // requests queued before close() are still owed an answer
   }
 
   requeue(p: Pending): void {
@@ -156,9 +157,10 @@ export class H1Pool implements UpstreamDispatcher {
     this.#closed = true;
     for (const c of this.#idle.splice(0)) c.socket.destroy();
     if (this.#all.size === 0 && this.#queue.length === 0) return Promise.resolve();
+    this.#grow();
     return new Promise((resolve) => {
       const check = setInterval(() => {
-        if (this.#all.size === 0) {
+        if (this.#all.size === 0 && this.#queue.length === 0) {
           clearInterval(check);
           if (this.#sweeper !== null) clearInterval(this.#sweeper);
           resolve();

@@ -54,6 +54,8 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
       return 'WICKET_ERR_UPSTREAM_RESET';
     case 'WICKET_ERR_BODY_TOO_LARGE':
       return 'WICKET_ERR_BODY_TOO_LARGE';
+    case 'UND_ERR_INVALID_ARG':
+      return 'WICKET_ERR_BAD_REQUEST'; // the request can't be expressed upstream (e.g. header bytes)
     case 'HPE_INVALID_CONSTANT':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     case 'UND_ERR_INFO':

@@ -34,6 +34,11 @@ export interface ForwardInfo {
   readonly host: string;
 }
 
+// uWS decodes header values as UTF-8; upstream clients write latin1 (one
+// byte per char). Non-ASCII values are turned back into the client's bytes,
+// so nothing is altered and a CR/LF hidden in a multi-byte char stays visible.
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Builds the flat header list sent upstream. */
 export function upstreamRequestHeaders(ctx: RequestContext, f: ForwardInfo): string[] {
   const h = ctx.headers;
@@ -64,7 +69,8 @@ export function upstreamRequestHeaders(ctx: RequestContext, f: ForwardInfo): str
       case 'x-request-id':
         continue; // replaced below
     }
-    out.push(n, h[i + 1]!);
+    const v = h[i + 1]!;
+    out.push(n, NON_ASCII.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v);
   }
   const ip = ctx.remoteAddress;
   out.push('x-forwarded-for', xff === undefined ? ip : `${xff}, ${ip}`);

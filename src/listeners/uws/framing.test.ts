@@ -30,23 +30,27 @@ test('a single valid Content-Length', () => {
   ok(['999999999999999'], null, 999999999999999, false);
 });
 
-test('identical duplicate Content-Length values are one length (RFC 9112 §6.3)', () => {
+test('identical duplicate Content-Length headers are one length (RFC 9112 §6.3)', () => {
   ok(['5', '5'], null, 5, false);
-  ok(['5, 5'], null, 5, false);
-  ok(['5,5', '5'], null, 5, false);
   ok(['05', '5'], null, 5, false);
+});
+
+test('a Content-Length list is refused (uWS v20.30 drops such clients after framing the body itself)', () => {
+  bad(['5, 5'], null, /list/);
+  bad(['5,5', '5'], null, /list/);
+  bad(['5, 6'], null, /list/);
 });
 
 test('conflicting Content-Length values are refused', () => {
   bad(['5', '6'], null, /conflicting/);
-  bad(['5, 6'], null, /conflicting/);
   bad(['5', '5', '0'], null, /conflicting/);
 });
 
 test('malformed Content-Length values are refused', () => {
-  for (const v of ['', ' ', 'abc', '5a', 'a5', '+5', '-5', '-0', '1 5', '0x5', '1e3', '5.0', '5;', '５', '1234567890123456', '5,', ',5', '5,,5']) {
+  for (const v of ['', ' ', 'abc', '5a', 'a5', '+5', '-5', '-0', '1 5', '0x5', '1e3', '5.0', '5;', '５', '1234567890123456']) {
     bad([v], null, /malformed/);
   }
+  for (const v of ['5,', ',5', '5,,5']) bad([v], null, /list/);
   bad(['5', 'x'], null, /malformed/);
 });
 

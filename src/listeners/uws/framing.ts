@@ -33,18 +33,22 @@ export function checkFraming(cl: readonly string[] | null, te: readonly string[]
   if (cl !== null) {
     let value: string | null = null;
     for (const header of cl) {
-      for (const part of header.split(',')) {
-        const v = part.trim();
-        if (!DIGITS.test(v)) {
-          out.error = 'malformed Content-Length';
-          return;
-        }
-        if (value !== null && Number(v) !== Number(value)) {
-          out.error = 'conflicting Content-Length values';
-          return;
-        }
-        value = v;
+      // A list ("5, 5") is legal, but uWS v20.30 drops such a client after
+      // framing the body itself: refuse it before anything is forwarded.
+      if (header.includes(',')) {
+        out.error = 'Content-Length list';
+        return;
       }
+      const v = header.trim();
+      if (!DIGITS.test(v)) {
+        out.error = 'malformed Content-Length';
+        return;
+      }
+      if (value !== null && Number(v) !== Number(value)) {
+        out.error = 'conflicting Content-Length values';
+        return;
+      }
+      value = v;
     }
     out.contentLength = Number(value);
   }

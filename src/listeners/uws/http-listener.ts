@@ -40,6 +40,8 @@ const METHODS: Record<string, string> = {};
 for (const m of ['get', 'head', 'post', 'put', 'delete', 'options', 'patch', 'trace', 'connect']) METHODS[m] = m.toUpperCase();
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+/** RFC 9110 §7.2: uri-host [":" port]; reg-name or IP literal. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{1,5})?$/;
 
 // Header collection state for req.forEach: module-level so no closure is
 // allocated per request (the callback runs synchronously).
@@ -47,12 +49,14 @@ let cur: RequestContext;
 let hdrBytes = 0;
 let clValues: string[] | null = null;
 let teValues: string[] | null = null;
+let hostCount = 0;
 function collect(k: string, v: string): void {
   cur.headers.push(k, v);
   hdrBytes += k.length + v.length + 4;
   switch (k) {
     case 'host':
       cur.host = v;
+      hostCount++;
       break;
     case 'content-length':
       (clValues ??= []).push(v);
@@ -118,13 +122,14 @@ export class HttpListener {
     const host = this.#host;
     host.begin();
     const ctx = new RequestContext(performance.now());
+    const rawMethod = req.getMethod();
     const sink = new UwsSink(res, host.draining());
+    if (rawMethod === 'head') sink.head = true;
     res.onAborted(() => {
       sink.clientAborted();
       (ctx.body as UwsBody | null)?.onAborted();
     });
 
-    const rawMethod = req.getMethod();
     ctx.method = METHODS[rawMethod] ?? rawMethod.toUpperCase();
     const url = req.getUrl();
     ctx.query = req.getQuery() ?? '';
@@ -132,6 +137,7 @@ export class HttpListener {
     hdrBytes = 0;
     clValues = null;
     teValues = null;
+    hostCount = 0;
     req.forEach(collect);
     const cl = clValues;
     const te = teValues;
@@ -140,9 +146,11 @@ export class HttpListener {
     ctx.hostname = hostnameOf(ctx.host);
 
     const opts = this.#opts;
-    if (url.length + ctx.query.length + 1 > opts.maxUrlLength) return this.#fail(ctx, sink, 'WICKET_ERR_URI_TOO_LONG');
+    if (url.length + (ctx.query === '' ? 0 : ctx.query.length + 1) > opts.maxUrlLength) return this.#fail(ctx, sink, 'WICKET_ERR_URI_TOO_LONG');
     if (hdrBytes + url.length + ctx.query.length > opts.maxHeaderBytes) return this.#fail(ctx, sink, 'WICKET_ERR_HEADERS_TOO_LARGE');
     if (ctx.method === 'CONNECT') return this.#fail(ctx, sink, 'WICKET_ERR_METHOD_NOT_ALLOWED');
+    // RFC 9112 §3.2: exactly one Host, well formed (a proxy in front may read another one).
+    if (hostCount > 1 || (hostCount === 1 && !HOST.test(ctx.host))) return this.#fail(ctx, sink, 'WICKET_ERR_BAD_REQUEST');
     const f = this.#framing;
     if (cl !== null || te !== null) {
       checkFraming(cl, te, f);
@@ -185,6 +193,18 @@ export class HttpListener {
   };
 
   #fail(ctx: RequestContext, sink: UwsSink, code: ErrorCode): void {
+    const spec = ERRORS[code];
+    if ('close' in spec && spec.close === true) {
+      // Answered from inside the uWS handler, uWS would go on to parse and
+      // dispatch whatever the client pipelined behind this request (a
+      // smuggled request). Replying on the next turn makes uWS close the
+      // connection without dispatching it.
+      setImmediate(() => {
+        this.#failFn(ctx, sink, code);
+        this.#host.done(ctx);
+      });
+      return;
+    }
     this.#failFn(ctx, sink, code);
     this.#host.done(ctx);
   }

@@ -7,6 +7,11 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
 
+// uWS writes JS strings as UTF-8; node's parser hands header bytes over as
+// latin1 strings. Non-ASCII values are turned back into their bytes.
+const NON_ASCII = /[^\x00-\x7f]/;
+const bytes = (v: Buffer | string): Buffer | string => (typeof v === 'string' && NON_ASCII.test(v) ? Buffer.from(v, 'latin1') : v);
+
 const STATUS_LINES: string[] = [];
 for (let s = 100; s < 600; s++) STATUS_LINES[s] = `${s} ${STATUS_CODES[s] ?? 'Unknown'}`;
 
@@ -15,6 +20,8 @@ export class UwsSink implements ResponseSink {
   started = false;
   /** Set while the gateway drains: every response closes its connection. */
   closeAfter: boolean;
+  /** The request was HEAD: replies carry a length but no body. */
+  head = false;
   readonly #res: HttpResponse;
   #listener: SinkListener | null = null;
   #status = 0;
@@ -86,7 +93,12 @@ export class UwsSink implements ResponseSink {
     res.cork(() => {
       res.writeStatus(STATUS_LINES[status] ?? String(status));
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-      res.end(body, closeConn);
+      if (status === 204 || status === 304) res.endWithoutBody(); // no Content-Length at all
+      else if (this.head) {
+        // endWithoutBody(n) leaves uWS v20.30 thinking the response is unfinished.
+        res.writeHeader('content-length', String(Buffer.byteLength(body)));
+        res.endWithoutBody();
+      } else res.end(body, closeConn);
     });
   }
 
@@ -106,7 +118,7 @@ export class UwsSink implements ResponseSink {
     const skip = this.#skip;
     for (let i = 0; i < h.length; i += 2) {
       if (skip !== null && skip[i] === 1) continue;
-      res.writeHeader(h[i]!, h[i + 1]!);
+      res.writeHeader(bytes(h[i]!), bytes(h[i + 1]!));
     }
   }
 
@@ -143,8 +155,11 @@ export class UwsSink implements ResponseSink {
     if (this.#noBody) {
       this.#done = true;
       // No argument for 204/304/unknown: endWithoutBody(undefined) writes a bogus length.
-      if (this.#status === 204 || this.#status === 304 || this.#cl < 0) res.endWithoutBody();
-      else res.endWithoutBody(this.#cl, this.closeAfter);
+      // endWithoutBody(n) leaves uWS v20.30 thinking the response is
+      // unfinished (the next request on the connection fails): write the
+      // length ourselves and call it with no argument.
+      if (this.#cl >= 0 && this.#status !== 204 && this.#status !== 304) res.writeHeader('content-length', String(this.#cl));
+      res.endWithoutBody();
       return;
     }
     if (this.#cl < 0) {

@@ -35,7 +35,8 @@ const enum Phase {
   Closed,
 }
 
-const BAD_HEADER_VALUE = /[\r\n\0]/;
+/** CR, LF, NUL, or a char latin1 would truncate into one. */
+const BAD_HEADER_VALUE = /[\r\n\0\u0100-\uffff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const PATH = /^[\x21-\x7e]+$/;
 /** Methods that may be sent again after a connection died before any reply (RFC 9110 §9.2.2). */
@@ -120,6 +121,8 @@ export class H1Connection {
     const chunked = body !== null && !hasLength;
     head += chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n';
     const s = this.socket;
+    // One char per byte: upstreamRequestHeaders already turned non-ASCII
+    // values back into the client's bytes, and the checks above saw those.
     s.write(head, 'latin1');
     this.#bodyDone = body === null;
     if (body === null) return;
@@ -136,9 +139,6 @@ export class H1Connection {
       if (this.current !== p) return;
       if (chunked) s.write('0\r\n\r\n', 'latin1');
       this.#bodyDone = true;
-    });
-    body.once('error', (err: Error & { code?: string }) => {
-      if (this.current === p) this.#fail(new UpstreamError(err.message, err.code ?? 'UND_ERR_REQ_BODY'), false);
     });
   }
 

@@ -44,6 +44,9 @@ export class H1Pool implements UpstreamDispatcher {
       return false;
     }
     this.#startSweeper();
+    // From now on, a failing request body (client gone, too large) cancels
+    // the request wherever it is: queued or on a connection.
+    req.body?.once('error', (e: Error & { code?: string }) => this.#cancel(p, new UpstreamError(e.message, e.code ?? 'UND_ERR_REQ_BODY')));
     handler.onConnect((err?: Error) => this.#cancel(p, err ?? new UpstreamError('request aborted', 'UND_ERR_ABORTED')));
     if (p.cancelled) return true;
     const conn = this.#idle.pop();

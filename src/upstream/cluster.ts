@@ -1,7 +1,7 @@
 // A cluster hides its hosts: the proxy asks it for a target and gets one.
 // Round robin per worker for now; shared-memory balancers replace it.
 import type { UpstreamDispatcher } from './dispatch-handler.js';
-import type { PoolRegistry } from './pools.js';
+import type { PoolOptions, PoolRegistry } from './pools.js';
 
 export interface Target {
   readonly origin: string;
@@ -11,14 +11,8 @@ export interface Target {
   readonly pool: UpstreamDispatcher;
 }
 
-export interface ClusterSpec {
+export interface ClusterSpec extends PoolOptions {
   readonly targets: readonly { url: string; weight: number }[];
-  readonly connections: number;
-  readonly connectTimeoutMs: number;
-  readonly headersTimeoutMs: number;
-  readonly bodyTimeoutMs: number;
-  readonly keepAliveTimeoutMs: number;
-  readonly client: 'wicket' | 'undici';
 }
 
 export class Cluster {

@@ -6,15 +6,12 @@
 import { Pool } from 'undici';
 import { H1Pool } from './h1/pool.js';
 import type { UpstreamDispatcher } from './dispatch-handler.js';
+import type { ResolvedUpstream } from '../config/load.js';
 
-export interface PoolOptions {
-  connections: number;
-  connectTimeoutMs: number;
-  headersTimeoutMs: number;
-  bodyTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  client: 'wicket' | 'undici';
-}
+export type PoolOptions = Pick<
+  ResolvedUpstream,
+  'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveTimeoutMs' | 'client'
+>;
 
 export class PoolRegistry {
   readonly #pools = new Map<string, UpstreamDispatcher>();

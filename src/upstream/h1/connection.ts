@@ -232,35 +232,13 @@ export class H1Connection {
 
   #onData(d: Buffer): void {
     this.#gotBytes = true;
-    this.#inParser = true;
-    const r = this.#parser.execute(d);
-    this.#inParser = false;
-    if (this.#isClosed()) {
-      this.#freeParser();
-      return;
-    }
-    if (r instanceof Error) {
-      const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
-      return this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
-    }
+    if (!this.#parse(d)) return;
     if (this.#complete && !this.#paused && this.current !== null) this.#finish();
   }
 
   #onEnd(): void {
-    if (this.current !== null && this.phase === Phase.Body && !this.#complete) {
-      // Close-delimited bodies end here.
-      this.#inParser = true;
-      const r = this.#parser.finish();
-      this.#inParser = false;
-      if (this.#isClosed()) {
-        this.#freeParser();
-        return;
-      }
-      if (r instanceof Error) {
-        const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
-        return this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
-      }
-    }
+    // Close-delimited bodies end here.
+    if (this.current !== null && this.phase === Phase.Body && !this.#complete && !this.#parse(null)) return;
     this.#keepAlive = false;
     // A complete response waiting on a paused handler finishes on resume.
     if (this.current !== null && this.#complete) {
@@ -268,6 +246,27 @@ export class H1Connection {
       return;
     }
     this.socket.end();
+  }
+
+  /**
+   * Runs llhttp over `d` (null: end of input). False when the connection
+   * died meanwhile (a callback failed it or a handler aborted) or the bytes
+   * were not HTTP; the parser is freed only here, after llhttp returned.
+   */
+  #parse(d: Buffer | null): boolean {
+    this.#inParser = true;
+    const r = d === null ? this.#parser.finish() : this.#parser.execute(d);
+    this.#inParser = false;
+    if (this.#isClosed()) {
+      this.#freeParser();
+      return false;
+    }
+    if (r instanceof Error) {
+      const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
+      this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
+      return false;
+    }
+    return true;
   }
 
   /** 'error' or 'close' of the socket. */

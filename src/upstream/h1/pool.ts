@@ -4,14 +4,9 @@
 // sweeper per pool on a coarse clock, so the hot path arms no timers.
 import { H1Connection, UpstreamError, type Pending } from './connection.js';
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from '../dispatch-handler.js';
+import type { PoolOptions } from '../pools.js';
 
-export interface H1PoolOptions {
-  connections: number;
-  connectTimeoutMs: number;
-  headersTimeoutMs: number;
-  bodyTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-}
+export type H1PoolOptions = Omit<PoolOptions, 'client'>;
 
 const SWEEP_MS = 100;
 

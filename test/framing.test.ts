@@ -4,8 +4,8 @@
 // both HTTP/1.1 upstream clients (wicket, undici).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startGateway, type Gateway } from './helpers/gateway.js';
+import { header, sendRaw, type RawResult } from './helpers/raw-http.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 
 interface Seen {
@@ -65,114 +65,12 @@ after(async () => {
 
 // --- raw HTTP/1.1 ----------------------------------------------------------
 
-interface RawResponse {
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-}
-
-const header = (r: RawResponse, name: string): string[] => r.headers.filter(([n]) => n === name).map(([, v]) => v);
-
-function parseOne(buf: Buffer, closed: boolean): { res: RawResponse; used: number } | null | 'bad' {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end === -1) return buf.length >= 5 && !buf.subarray(0, 5).equals(Buffer.from('HTTP/')) ? 'bad' : null;
-  const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
-  if (m === null) return 'bad';
-  const headers = lines.slice(1).map((l): [string, string] => {
-    const c = l.indexOf(':');
-    return [l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim()];
-  });
-  const res: RawResponse = { status: Number(m[1]), headers, body: Buffer.alloc(0) };
-  const start = end + 4;
-  if (res.status === 204 || res.status === 304 || res.status < 200) return { res, used: start };
-  const cl = headers.find(([n]) => n === 'content-length');
-  if (cl !== undefined) {
-    const n = Number(cl[1]);
-    if (buf.length < start + n) return null;
-    res.body = buf.subarray(start, start + n);
-    return { res, used: start + n };
-  }
-  if (headers.some(([n]) => n === 'transfer-encoding')) {
-    const parts: Buffer[] = [];
-    let at = start;
-    for (;;) {
-      const eol = buf.indexOf('\r\n', at);
-      if (eol === -1) return null;
-      const size = parseInt(buf.subarray(at, eol).toString('latin1'), 16);
-      if (Number.isNaN(size)) return 'bad';
-      if (size === 0) {
-        const fin = buf.indexOf('\r\n\r\n', eol);
-        if (fin === -1) return null;
-        res.body = Buffer.concat(parts);
-        return { res, used: fin + 4 };
-      }
-      if (buf.length < eol + 2 + size + 2) return null;
-      parts.push(buf.subarray(eol + 2, eol + 2 + size));
-      at = eol + 2 + size + 2;
-    }
-  }
-  if (!closed) return null;
-  res.body = buf.subarray(start);
-  return { res, used: buf.length };
-}
-
-interface RawResult {
-  responses: RawResponse[];
-  /** Bytes after the parsed responses. */
-  extra: Buffer;
-  /** The gateway closed the connection (within the time limit). */
-  closed: boolean;
-}
-
 /**
  * Writes `parts` with `gapMs` between them and reads until the gateway closes,
  * `expect` responses are in (plus a short settle for stray bytes), or timeout.
  */
-function raw(parts: string | (string | Buffer)[], opts: { expect?: number; gapMs?: number; timeoutMs?: number } = {}): Promise<RawResult> {
-  const list = typeof parts === 'string' ? [parts] : parts;
-  const expect = opts.expect ?? 1;
-  return new Promise((resolve) => {
-    const s = net.connect(gw.port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    let done = false;
-    let settling = false;
-    const parse = (closed: boolean): RawResult => {
-      const responses: RawResponse[] = [];
-      let rest = buf;
-      while (responses.length < expect) {
-        const one = parseOne(rest, closed);
-        if (one === null || one === 'bad') break;
-        responses.push(one.res);
-        rest = rest.subarray(one.used);
-      }
-      return { responses, extra: rest, closed };
-    };
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      s.destroy();
-      resolve(parse(closed));
-    };
-    const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 3000);
-    s.on('connect', async () => {
-      for (let i = 0; i < list.length && !done; i++) {
-        if (i > 0) await new Promise((r) => setTimeout(r, opts.gapMs ?? 50));
-        if (!s.destroyed) s.write(list[i]!);
-      }
-    });
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      if (!settling && parse(false).responses.length >= expect) {
-        settling = true;
-        setTimeout(() => finish(false), 150);
-      }
-    });
-    s.on('close', () => finish(true));
-    s.on('error', () => finish(true));
-  });
-}
+const raw = (parts: string | (string | Buffer)[], opts: { expect?: number; gapMs?: number; timeoutMs?: number } = {}): Promise<RawResult> =>
+  sendRaw(gw.port, parts, opts);
 
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 

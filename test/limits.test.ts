@@ -2,8 +2,8 @@
 // streamed), 405 CONNECT, and garbage on the wire that must not hurt a worker.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startGateway, type Gateway } from './helpers/gateway.js';
+import { header, sendRaw, type RawResult } from './helpers/raw-http.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 
 interface Seen {
@@ -70,92 +70,15 @@ after(async () => {
 
 // --- raw HTTP/1.1 ----------------------------------------------------------
 
-interface RawResponse {
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-}
-
-const header = (r: RawResponse, name: string): string[] => r.headers.filter(([n]) => n === name).map(([, v]) => v);
-
-function parseOne(buf: Buffer): { res: RawResponse; used: number } | null {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end === -1) return null;
-  const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
-  if (m === null) return null;
-  const headers = lines.slice(1).map((l): [string, string] => {
-    const c = l.indexOf(':');
-    return [l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim()];
-  });
-  const res: RawResponse = { status: Number(m[1]), headers, body: Buffer.alloc(0) };
-  const start = end + 4;
-  if (res.status < 200) return { res, used: start }; // 100 Continue
-  const n = Number(headers.find(([k]) => k === 'content-length')?.[1] ?? 0);
-  if (buf.length < start + n) return null;
-  res.body = buf.subarray(start, start + n);
-  return { res, used: start + n };
-}
-
-interface RawResult {
-  /** Final responses (1xx skipped). */
-  responses: RawResponse[];
-  closed: boolean;
-  text: string;
-}
-
 /**
  * Writes `parts` (gapMs apart, or after `waitBefore(i)` resolves) and reads
- * until the gateway closes, a final response is in (plus a short settle), or timeout.
+ * until the gateway closes, a final response is in (plus a short settle), or
+ * timeout. `responses` holds the final responses (1xx skipped).
  */
-function raw(
+const raw = (
   parts: string | Buffer | (string | Buffer)[],
   opts: { gapMs?: number; timeoutMs?: number; waitBefore?: (i: number) => Promise<void> } = {},
-): Promise<RawResult> {
-  const list = Array.isArray(parts) ? parts : [parts];
-  return new Promise((resolve) => {
-    const s = net.connect(gw.port, '127.0.0.1');
-    let buf = Buffer.alloc(0);
-    let done = false;
-    let settling = false;
-    const parse = (): RawResponse[] => {
-      const out: RawResponse[] = [];
-      let rest = buf;
-      for (;;) {
-        const one = parseOne(rest);
-        if (one === null) return out;
-        if (one.res.status >= 200) out.push(one.res);
-        rest = rest.subarray(one.used);
-      }
-    };
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      s.destroy();
-      resolve({ responses: parse(), closed, text: buf.toString('latin1') });
-    };
-    const timer = setTimeout(() => finish(false), opts.timeoutMs ?? 3000);
-    s.on('connect', async () => {
-      for (let i = 0; i < list.length && !done; i++) {
-        if (i > 0) {
-          if (opts.waitBefore) await opts.waitBefore(i);
-          else await new Promise((r) => setTimeout(r, opts.gapMs ?? 50));
-        }
-        if (!s.destroyed) s.write(list[i]!);
-      }
-    });
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      if (!settling && parse().length > 0) {
-        settling = true;
-        setTimeout(() => finish(false), 150);
-      }
-    });
-    s.on('close', () => finish(true));
-    s.on('error', () => finish(true));
-  });
-}
+): Promise<RawResult> => sendRaw(gw.port, parts, { ...opts, max: Infinity, skipInterim: true });
 
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Agent, request } from 'undici';
 import { startGateway, type Gateway } from './helpers/gateway.js';
+import { header, parseOne, sendRaw, type RawResponse, type RawResult } from './helpers/raw-http.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 
 interface Echo {
@@ -235,107 +236,13 @@ function assertError(r: Got, status: number, code: string): { requestId: string 
 
 // --- raw HTTP/1.1, for requests undici refuses to send -----------------------
 
-interface RawResponse {
-  status: number;
-  headers: [string, string][];
-  body: Buffer;
-}
-
-const header = (r: RawResponse, name: string): string[] => r.headers.filter(([n]) => n === name).map(([, v]) => v);
-
-/** Parses one response from `buf`: null when incomplete, 'bad' when the bytes are not a response. */
-function parseOne(buf: Buffer, head: boolean, closed: boolean): { res: RawResponse; used: number } | null | 'bad' {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end === -1) return buf.length >= 5 && !buf.subarray(0, 5).equals(Buffer.from('HTTP/')) ? 'bad' : null;
-  const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!);
-  if (m === null) return 'bad';
-  const status = Number(m[1]);
-  const headers = lines.slice(1).map((l): [string, string] => {
-    const c = l.indexOf(':');
-    return [l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim()];
-  });
-  const start = end + 4;
-  const res: RawResponse = { status, headers, body: Buffer.alloc(0) };
-  if (head || status === 204 || status === 304 || status < 200) return { res, used: start };
-  const te = headers.find(([n]) => n === 'transfer-encoding');
-  if (te !== undefined) {
-    const parts: Buffer[] = [];
-    let at = start;
-    for (;;) {
-      const eol = buf.indexOf('\r\n', at);
-      if (eol === -1) return null;
-      const size = parseInt(buf.subarray(at, eol).toString('latin1'), 16);
-      if (Number.isNaN(size)) return 'bad';
-      if (size === 0) {
-        const fin = buf.indexOf('\r\n\r\n', eol);
-        if (fin === -1) return null;
-        res.body = Buffer.concat(parts);
-        return { res, used: fin + 4 };
-      }
-      if (buf.length < eol + 2 + size + 2) return null;
-      parts.push(buf.subarray(eol + 2, eol + 2 + size));
-      at = eol + 2 + size + 2;
-    }
-  }
-  const cl = headers.find(([n]) => n === 'content-length');
-  if (cl !== undefined) {
-    const n = Number(cl[1]);
-    if (buf.length < start + n) return null;
-    res.body = buf.subarray(start, start + n);
-    return { res, used: start + n };
-  }
-  if (!closed) return null;
-  res.body = buf.subarray(start);
-  return { res, used: buf.length };
-}
-
-/** Parses as many of the expected responses as `buf` holds; the rest is `extra`. */
-function parseAll(buf: Buffer, heads: boolean[], closed: boolean): { responses: RawResponse[]; extra: Buffer; stop: boolean } {
-  const responses: RawResponse[] = [];
-  let rest = buf;
-  for (const head of heads) {
-    const one = parseOne(rest, head, closed);
-    if (one === 'bad') return { responses, extra: rest, stop: true };
-    if (one === null) return { responses, extra: rest, stop: false };
-    responses.push(one.res);
-    rest = rest.subarray(one.used);
-  }
-  return { responses, extra: rest, stop: true };
-}
-
 /**
  * Sends raw bytes and reads `heads.length` responses (heads[i]: response i
  * answers a HEAD). Resolves once they are all parsed (or the bytes stop
  * parsing), on close, or on timeout. `extra` holds bytes left unparsed.
  */
-function rawHttp(data: string | Buffer, heads: boolean[] = [false], timeoutMs = 3000): Promise<{ responses: RawResponse[]; extra: Buffer; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = net.connect(gw.port, '127.0.0.1', () => s.write(data));
-    let buf = Buffer.alloc(0);
-    let done = false;
-    let settling = false;
-    const finish = (closed: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      s.destroy();
-      const { responses, extra } = parseAll(buf, heads, closed);
-      resolve({ responses, extra, closed });
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    s.on('data', (c: Buffer) => {
-      buf = Buffer.concat([buf, c]);
-      // All expected responses are in (or cannot be): give stray bytes a moment to show up.
-      if (!settling && parseAll(buf, heads, false).stop) {
-        settling = true;
-        setTimeout(() => finish(false), 100);
-      }
-    });
-    s.on('close', () => finish(true));
-    s.on('error', () => finish(true));
-  });
-}
+const rawHttp = (data: string | Buffer, heads: boolean[] = [false], timeoutMs = 3000): Promise<RawResult> =>
+  sendRaw(gw.port, data, { expect: heads.length, heads, timeoutMs, settleMs: 100, settleOnBad: true });
 
 /**
  * One keep-alive connection, requests sent one at a time: each is written
@@ -365,7 +272,7 @@ async function rawSession(steps: { data: string; head?: boolean }[], timeoutMs =
       const deadline = Date.now() + timeoutMs;
       let got: RawResponse | null = null;
       while (got === null) {
-        const one = parseOne(buf, step.head ?? false, closed);
+        const one = parseOne(buf, { head: step.head ?? false, closed });
         if (one === 'bad') return { responses, closed };
         if (one !== null) {
           got = one.res;

@@ -7,6 +7,8 @@ import type { WorkerInfo } from '../supervisor/supervisor.js';
 
 export interface AdminTarget {
   allReady(): boolean;
+  /** The current admin token (a reload may rotate it). */
+  adminToken(): string | undefined;
   workers(): WorkerInfo[];
   readonly version: number;
 }
@@ -14,17 +16,21 @@ export interface AdminTarget {
 export interface AdminOptions {
   host: string;
   port: number;
-  token?: string;
 }
 
 export class AdminServer {
   readonly #server: http.Server;
   readonly #opts: AdminOptions;
+  readonly #target: AdminTarget;
 
   constructor(opts: AdminOptions, target: AdminTarget) {
     this.#opts = opts;
+    this.#target = target;
     this.#server = http.createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://admin');
+      // Only the path matters; never let a strange request-target throw.
+      const raw = req.url ?? '/';
+      const q = raw.indexOf('?');
+      const url = { pathname: q === -1 ? raw : raw.slice(0, q) };
       const json = (status: number, body: unknown): void => {
         const s = JSON.stringify(body);
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s), 'cache-control': 'no-store' });
@@ -48,7 +54,7 @@ export class AdminServer {
   }
 
   #authorized(header: string | undefined): boolean {
-    const token = this.#opts.token;
+    const token = this.#target.adminToken();
     if (!token || !header?.startsWith('Bearer ')) return false;
     const got = Buffer.from(header.slice(7));
     const want = Buffer.from(token);

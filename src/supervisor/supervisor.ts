@@ -59,6 +59,11 @@ export class Supervisor {
 
   async start(): Promise<void> {
     cluster.setupPrimary({ serialization: 'advanced' });
+    // Installed first: a signal during start-up is queued, never fatal.
+    process.on('SIGHUP', () => this.#enqueue(() => this.reload()));
+    process.on('SIGUSR2', () => this.#enqueue(() => this.rollingRestart()));
+    process.on('SIGTERM', () => void this.shutdown('SIGTERM'));
+    process.on('SIGINT', () => void this.shutdown('SIGINT'));
     warnMigrateReq(this.#log);
     this.#admin = new AdminServer(this.#config.admin, this);
     await this.#admin.listen();
@@ -72,14 +77,14 @@ export class Supervisor {
     if (ok.some((x) => !x)) throw new Error('workers failed to start');
     this.#log.info({ workers: this.#slots.length, port: this.#config.listen.http.port, admin: this.#config.admin.port }, 'wicket ready');
     sdNotify('READY=1', `STATUS=serving with ${this.#slots.length} workers`);
-    process.on('SIGHUP', () => this.#enqueue(() => this.reload()));
-    process.on('SIGUSR2', () => this.#enqueue(() => this.rollingRestart(this.#config)));
-    process.on('SIGTERM', () => void this.shutdown('SIGTERM'));
-    process.on('SIGINT', () => void this.shutdown('SIGINT'));
   }
 
   workers(): WorkerInfo[] {
     return this.#slots.map((s) => ({ slot: s.id, pid: s.worker?.process.pid, ready: s.ready }));
+  }
+
+  adminToken(): string | undefined {
+    return this.#config.admin.token;
   }
 
   allReady(): boolean {
@@ -118,7 +123,17 @@ export class Supervisor {
     });
     w.on('message', (m: FromWorker) => this.#onMessage(slot, w, m));
     w.on('exit', (code, signal) => this.#onExit(slot, w, code, signal));
-    return new Promise((resolve) => this.#readyWaiters.set(w, resolve));
+    return new Promise((resolve) => {
+      // A worker that never gets ready must not block the supervisor's queue.
+      const t = setTimeout(() => {
+        this.#log.error({ slot: slot.id, workerPid: w.process.pid }, 'worker not ready in time; stopping it');
+        w.process.kill('SIGKILL');
+      }, READY_TIMEOUT_MS);
+      this.#readyWaiters.set(w, (ok) => {
+        clearTimeout(t);
+        resolve(ok);
+      });
+    });
   }
 
   #send(w: Worker, m: ToWorker): void {
@@ -177,9 +192,12 @@ export class Supervisor {
     const prev = this.#config;
     this.#config = next;
     this.#version++;
+    if (!isDeepStrictEqual(prev.admin.host, next.admin.host) || prev.admin.port !== next.admin.port) {
+      this.#log.warn('admin host/port changes take effect at the next start of the gateway (the admin token applies now)');
+    }
     if (needsRestart(prev, next)) {
-      this.#log.info({ version: this.#version }, 'config changes listeners or worker count: rolling restart');
-      await this.rollingRestart(next);
+      this.#log.info({ version: this.#version }, 'config changes listeners, limits, logging or worker count: rolling restart');
+      await this.rollingRestart();
     } else {
       // Workers still starting get this config on hello.
       const waits = this.#slots
@@ -201,8 +219,8 @@ export class Supervisor {
   }
 
   /** SIGUSR2 (or a reload that needs it): replace workers one at a time. */
-  async rollingRestart(config: ResolvedConfig): Promise<void> {
-    const target = config.workers;
+  async rollingRestart(): Promise<void> {
+    const target = this.#config.workers;
     while (this.#slots.length < target) {
       const slot: Slot = { id: this.#slots.length, worker: null, ready: false, startedAt: 0, backoff: this.#backoff(), timer: null };
       this.#slots.push(slot);
@@ -224,10 +242,16 @@ export class Supervisor {
       const ok = await this.#fork(slot);
       if (!ok) {
         this.#log.error({ slot: slot.id }, 'replacement worker failed to start; keeping the old one');
-        if (old) {
+        if (old && !old.isDead()) {
           this.#retiring.delete(old);
           slot.worker = old;
           slot.ready = true;
+        } else {
+          slot.worker = null; // nothing serves this slot: start one with backoff
+          slot.timer = setTimeout(() => {
+            slot.timer = null;
+            if (!this.#stopping && slot.worker === null) void this.#fork(slot);
+          }, slot.backoff.next(0));
         }
         continue;
       }
@@ -269,13 +293,17 @@ export class Supervisor {
   }
 }
 
+/** Workers read listen, limits and log once at start: changing them means new workers. */
 function needsRestart(a: ResolvedConfig, b: ResolvedConfig): boolean {
   return (
     a.workers !== b.workers ||
     !isDeepStrictEqual(a.listen, b.listen) ||
-    a.limits.maxHeaderBytes !== b.limits.maxHeaderBytes
+    !isDeepStrictEqual(a.limits, b.limits) ||
+    !isDeepStrictEqual(a.log, b.log)
   );
 }
+
+const READY_TIMEOUT_MS = 30_000;
 
 /** Closing a SO_REUSEPORT listener resets its queued connections unless the kernel migrates them. */
 function warnMigrateReq(log: Logger): void {

@@ -81,26 +81,26 @@ export function upstreamRequestHeaders(ctx: RequestContext, f: ForwardInfo): str
   const me = `for=${forIp}${hostPart};proto=${f.proto}`;
   out.push('forwarded', fwd === undefined ? me : `${fwd}, ${me}`);
   out.push('x-request-id', ctx.requestId);
-  if (ctx.contentLength >= 0 && ctx.body !== null) out.push('content-length', String(ctx.contentLength));
+  if (ctx.contentLength >= 0) out.push('content-length', String(ctx.contentLength));
   return out;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** The Host was validated (no quote or backslash in it): quoting is enough. */
 function quoteIfNeeded(v: string): string {
-  return TOKEN.test(v) ? v : `"${v.replace(/(["\\])/g, '\\$1')}"`;
+  return TOKEN.test(v) ? v : `"${v}"`;
 }
 
 /**
  * Scans undici's raw response headers (Buffers, alternating name/value).
  * Returns the Content-Length (-1 when absent) and fills `skip` with 1 at the
- * name index of every header not to forward. `skip` is reused per call site.
+ * name index of every header not to forward (`skip` starts all zero).
  */
 export function scanResponseHeaders(raw: readonly (Buffer | string)[], skip: Uint8Array): number {
   let cl = -1;
   let extra: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    skip[i] = 0;
     if (!RESPONSE_DROP_LENGTHS.has(name.length)) continue;
     const n = (typeof name === 'string' ? name : name.toString('latin1')).toLowerCase();
     if (!RESPONSE_DROP.has(n)) continue;

@@ -94,14 +94,20 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
 
   onComplete(): void {
     if (this.#finished) return;
+    this.#finished = true;
     this.#sink.end();
     this.#finish();
   }
 
   onError(err: Error): void {
+    // Marked first: cutting the client (sink.abort) re-enters via onSinkAbort.
     if (this.#finished) return;
+    this.#finished = true;
     const sink = this.#sink;
     const ctx = this.#ctx;
+    // Before any reply: destroying a paused body resumes its uWS response,
+    // which must not happen after that response ended.
+    ctx.body?.destroy();
     if (err instanceof ClientAbortError || sink.aborted) {
       ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
       if (ctx.status === 0) ctx.status = 499;
@@ -115,7 +121,6 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
         sink.abort();
       }
     }
-    ctx.body?.destroy();
     this.#finish();
   }
 
@@ -140,7 +145,6 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
   }
 
   #finish(): void {
-    this.#finished = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#sink.setListener(null);
     this.#done(this.#ctx);

@@ -102,7 +102,8 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
       exit();
     }, timeoutMs);
     deadline.unref();
-    // Connections still open get `Connection: close` on their next response;
+    // Connections still open get `Connection: close` on their next response
+    // (bodiless 204/304 proxied replies excepted: uWS can't close those);
     // wait until nothing has been in flight for a short settle time.
     let settle: NodeJS.Timeout | null = null;
     drainCheck = () => {
@@ -116,8 +117,8 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   const exit = (): void => {
     if (exiting) return;
     exiting = true;
-    pools
-      .closeAll()
+    // Pools wait for their exchanges; a drain deadline does not.
+    Promise.race([pools.closeAll(), new Promise((r) => setTimeout(r, 1000).unref())])
       .catch(() => {})
       .finally(() => {
         access?.flush();

@@ -1,6 +1,6 @@
-// A request body read from uWS as a Node Readable for undici, with
-// backpressure: when undici's side is full, the uWS socket is paused; when
-// undici reads again, it is resumed (only if we paused it: resuming a
+// A request body read from uWS as a Node Readable for the upstream client,
+// with backpressure: when the client's side is full, the uWS socket is
+// paused; when it reads again, it is resumed (only if we paused it: resuming a
 // response that was not paused drops the connection in uWS v20.30).
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
@@ -19,6 +19,9 @@ export class UwsBody extends Readable {
 
   constructor(res: HttpResponse, limit: number) {
     super({ highWaterMark: 256 * 1024 });
+    // The consumer (an upstream client) reports body errors; an error after
+    // the exchange ended must not become an unhandled 'error' event.
+    this.on('error', () => {});
     this.#res = res;
     this.#limit = limit;
   }

@@ -4,7 +4,7 @@
 // onAborted is registered before anything async, writes are corked.
 import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
-import { RequestContext } from '../../pipeline/context.js';
+import { RequestContext, type ResponseSink } from '../../pipeline/context.js';
 import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
 import type { RouteTable } from '../../worker/route-table.js';
 import { ProxyCall } from '../../upstream/proxy.js';
@@ -183,28 +183,24 @@ export class HttpListener {
     new ProxyCall(ctx, sink, host.done, this.#failFn).start(proxy, target, 'http');
   }
 
-  readonly #failFn = (ctx: RequestContext, sink: UwsSink | import('../../pipeline/context.js').ResponseSink, code: ErrorCode): void => {
+  /** The gateway's own error reply (also what the proxy uses). */
+  readonly #failFn = (ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void => {
     const spec = ERRORS[code];
     ctx.status = spec.status;
     ctx.errorCode = code;
     const body = errorBody(code, ctx.requestId);
     ctx.bytesOut = body.length;
-    sink.reply(spec.status, ['content-type', 'application/json', 'x-request-id', ctx.requestId], body, 'close' in spec && spec.close === true);
-  };
-
-  #fail(ctx: RequestContext, sink: UwsSink, code: ErrorCode): void {
-    const spec = ERRORS[code];
+    const headers = ['content-type', 'application/json', 'x-request-id', ctx.requestId];
     if ('close' in spec && spec.close === true) {
       // Answered from inside the uWS handler, uWS would go on to parse and
       // dispatch whatever the client pipelined behind this request (a
       // smuggled request). Replying on the next turn makes uWS close the
       // connection without dispatching it.
-      setImmediate(() => {
-        this.#failFn(ctx, sink, code);
-        this.#host.done(ctx);
-      });
-      return;
-    }
+      setImmediate(() => sink.reply(spec.status, headers, body, true));
+    } else sink.reply(spec.status, headers, body, false);
+  };
+
+  #fail(ctx: RequestContext, sink: UwsSink, code: ErrorCode): void {
     this.#failFn(ctx, sink, code);
     this.#host.done(ctx);
   }

@@ -93,11 +93,17 @@ export class UwsSink implements ResponseSink {
     res.cork(() => {
       res.writeStatus(STATUS_LINES[status] ?? String(status));
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-      if (status === 204 || status === 304) res.endWithoutBody(); // no Content-Length at all
-      else if (this.head) {
-        // endWithoutBody(n) leaves uWS v20.30 thinking the response is unfinished.
-        res.writeHeader('content-length', String(Buffer.byteLength(body)));
-        res.endWithoutBody();
+      const noBody = status === 204 || status === 304;
+      if (noBody || this.head) {
+        const length = noBody ? 0 : Buffer.byteLength(body);
+        // endWithoutBody(n) leaves uWS v20.30 thinking a kept-alive response
+        // is unfinished, so keep-alive replies write the length themselves
+        // (none for 204/304); a closing reply may let uWS write it.
+        if (closeConn) res.endWithoutBody(length, true);
+        else {
+          if (!noBody) res.writeHeader('content-length', String(length));
+          res.endWithoutBody();
+        }
       } else res.end(body, closeConn);
     });
   }
@@ -162,12 +168,8 @@ export class UwsSink implements ResponseSink {
       res.endWithoutBody();
       return;
     }
-    if (this.#cl < 0) {
-      this.#done = true;
-      res.end(undefined, this.closeAfter);
-      return;
-    }
-    if (this.#cl === 0) {
+    if (this.#cl <= 0) {
+      // Chunked (ends with the last chunk), or an empty body with its length.
       this.#done = true;
       res.end(undefined, this.closeAfter);
       return;

@@ -7,6 +7,7 @@ import net from 'node:net';
 import { HTTPParser, type NativeParser } from './http-parser.js';
 import type { UpstreamHandler, UpstreamRequest } from '../dispatch-handler.js';
 import type { H1Pool } from './pool.js';
+import type { RequestHead } from './request-head.js';
 
 export class UpstreamError extends Error {
   constructor(
@@ -20,6 +21,7 @@ export class UpstreamError extends Error {
 /** A request waiting for, or on, a connection. */
 export interface Pending {
   readonly req: UpstreamRequest;
+  readonly head: RequestHead;
   readonly handler: UpstreamHandler;
   retried: boolean;
   /** Set once the request was cancelled (client abort, route timeout). */
@@ -35,10 +37,6 @@ const enum Phase {
   Closed,
 }
 
-/** CR, LF, NUL, or a char latin1 would truncate into one. */
-const BAD_HEADER_VALUE = /[\r\n\0\u0100-\uffff]/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const PATH = /^[\x21-\x7e]+$/;
 /** Methods that may be sent again after a connection died before any reply (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -105,30 +103,16 @@ export class H1Connection {
     this.#informational = false;
     this.#keepAlive = false;
     this.#partialHeaders = null;
-    const r = p.req;
-    if (!PATH.test(r.path) || !TOKEN.test(r.method)) return this.#fail(new UpstreamError('invalid request line', 'UND_ERR_INVALID_ARG'), false);
-    const h = r.headers;
-    let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
-    let hasLength = false;
-    for (let i = 0; i < h.length; i += 2) {
-      const n = h[i]!;
-      const v = h[i + 1]!;
-      if (!TOKEN.test(n) || BAD_HEADER_VALUE.test(v)) return this.#fail(new UpstreamError(`invalid header ${JSON.stringify(n)}`, 'UND_ERR_INVALID_ARG'), false);
-      if (n.length === 14 && n.toLowerCase() === 'content-length') hasLength = true;
-      head += `${n}: ${v}\r\n`;
-    }
-    const body = r.body;
-    const chunked = body !== null && !hasLength;
-    head += chunked ? 'transfer-encoding: chunked\r\n\r\n' : '\r\n';
     const s = this.socket;
-    // One char per byte: upstreamRequestHeaders already turned non-ASCII
-    // values back into the client's bytes, and the checks above saw those.
-    s.write(head, 'latin1');
+    s.write(p.head.text, 'latin1');
+    const body = p.req.body;
     this.#bodyDone = body === null;
     if (body === null) return;
+    const chunked = p.head.chunked;
     const onDrain = () => body.resume();
     body.on('data', (c: Buffer) => {
       if (this.current !== p) return;
+      this.since = this.#pool.now; // an upload in progress is not a headers timeout
       const ok = chunked ? writeChunk(s, c) : s.write(c);
       if (!ok) {
         body.pause();
@@ -313,6 +297,7 @@ export class H1Connection {
       this.#pool.requeue(p);
       return;
     }
+    p.cancelled = true; // one answer per request: a later abort finds nothing to do
     p.req.body?.destroy();
     p.handler.onError(err);
   }

@@ -5,6 +5,7 @@
 import { H1Connection, UpstreamError, type Pending } from './connection.js';
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from '../dispatch-handler.js';
 import type { PoolOptions } from '../pools.js';
+import { buildRequestHead } from './request-head.js';
 
 export type H1PoolOptions = Omit<PoolOptions, 'client'>;
 
@@ -21,7 +22,7 @@ export class H1Pool implements UpstreamDispatcher {
   #connecting = 0;
   #closed = false;
   #sweeper: NodeJS.Timeout | null = null;
-  /** Coarse clock (ms), refreshed by the sweeper and on dispatch. */
+  /** Coarse clock (ms), refreshed by the sweeper (and when it starts). */
   now = Date.now();
 
   constructor(origin: string, opts: H1PoolOptions) {
@@ -33,11 +34,16 @@ export class H1Pool implements UpstreamDispatcher {
   }
 
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): boolean {
-    const p: Pending = { req, handler, retried: false, cancelled: false, conn: null };
     if (this.#closed) {
       handler.onError(new UpstreamError('pool closed', 'UND_ERR_CLOSED'));
       return false;
     }
+    const head = buildRequestHead(req);
+    if (typeof head === 'string') {
+      handler.onError(new UpstreamError(head, 'UND_ERR_INVALID_ARG'));
+      return false;
+    }
+    const p: Pending = { req, head, handler, retried: false, cancelled: false, conn: null };
     this.#startSweeper();
     // From now on, a failing request body (client gone, too large) cancels
     // the request wherever it is: queued or on a connection.
@@ -106,6 +112,7 @@ export class H1Pool implements UpstreamDispatcher {
       // One waiting request fails per failed attempt; the rest try their own.
       const p = err === null ? undefined : this.#queue.shift();
       if (p !== undefined) {
+        p.cancelled = true;
         p.req.body?.destroy();
         p.handler.onError(err!);
       }

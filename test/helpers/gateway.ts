@@ -44,8 +44,9 @@ export interface Gateway {
 export interface GatewayOptions {
   workers?: number;
   env?: Record<string, string>;
-  /** Raw YAML lines appended at top level (routes/upstreams etc.). */
   accessLog?: boolean;
+  /** Sets admin.token. */
+  adminToken?: string;
 }
 
 /** `body` is the YAML for upstreams/routes etc; listen/admin/log are filled in. */
@@ -54,7 +55,7 @@ export async function startGateway(body: string, opts: GatewayOptions = {}): Pro
   const dir = mkdtempSync(join(tmpdir(), 'wicket-test-'));
   const file = join(dir, 'gateway.yaml');
   const head = (b: string) =>
-    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} } }\nadmin: { host: 127.0.0.1, port: ${adminPort} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
+    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} } }\nadmin: { host: 127.0.0.1, port: ${adminPort}${opts.adminToken ? `, token: "${opts.adminToken}"` : ''} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
   writeFileSync(file, head(body));
   const proc = spawn(process.execPath, [CLI, 'start', '--config', file], {
     env: { ...process.env, ...opts.env },

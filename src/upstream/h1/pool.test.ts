@@ -1173,3 +1173,22 @@ describe('H1Pool: close()', () => {
     await within(closing, 2000, 'pool.close()');
   });
 });
+
+describe('H1Pool: timeouts while uploading', () => {
+  test('an upload that takes longer than headersTimeoutMs is not a headers timeout', T, async (t) => {
+    const srv = await serve(t, httpServer((rq, rs) => {
+      let n = 0;
+      rq.on('data', (c: Buffer) => (n += c.length));
+      rq.on('end', () => rs.end(`got ${n}`));
+    }));
+    const pool = newPool(t, srv.origin, { connections: 1, headersTimeoutMs: 300 });
+    const body = new PassThrough();
+    const done = run(pool, req('POST', '/slow', ['host', 'h'], body), {}, 6000);
+    for (let i = 0; i < 8; i++) {
+      body.write('x'.repeat(100));
+      await sleep(100); // 800 ms of upload in all, each gap well under the timeout
+    }
+    body.end();
+    assertOk(await done, 'got 800');
+  });
+});

@@ -6,14 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { header, sendRaw, type RawResult } from './helpers/raw-http.js';
-import { startUpstream, type Upstream } from './helpers/upstream.js';
-
-interface Seen {
-  url: string;
-  rawHeaders: string[];
-  body: Buffer;
-  complete: boolean;
-}
+import { startRecordingUpstream, type Seen, type Upstream } from './helpers/upstream.js';
 
 let up: Upstream;
 let gw: Gateway;
@@ -21,19 +14,7 @@ const got: Seen[] = [];
 const CLIENTS = ['wicket', 'undici'] as const;
 
 before(async () => {
-  up = await startUpstream((req, res) => {
-    const rec: Seen = { url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), complete: false };
-    got.push(rec);
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      rec.complete = true;
-      rec.body = Buffer.concat(chunks);
-      const out = JSON.stringify({ url: req.url, bytes: rec.body.length });
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-      res.end(out);
-    });
-  });
+  up = await startRecordingUpstream(got);
   gw = await startGateway(
     `upstreams:
   wicket: { client: wicket, targets: [ { url: "${up.url}" } ] }

@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { startGateway, type Gateway, type GatewayOptions } from './helpers/gateway.js';
-import { loadLoop, type LoadResult } from './helpers/load.js';
+import { loadLoop, runLoop, type LoadResult } from './helpers/load.js';
 import { startNotifySocket } from './helpers/notify.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 
@@ -169,31 +169,7 @@ async function startLoad(url: string) {
  * closes a SO_REUSEPORT listener loses connections (DESIGN §9).
  */
 function churnLoop(url: string, concurrency: number, maxMs = LOAD_MAX_MS) {
-  const result: LoadResult = { ok: 0, failed: 0, statuses: {}, errors: [] };
-  let running = true;
-  const deadline = Date.now() + maxMs;
-  const one = async () => {
-    while (running && Date.now() < deadline) {
-      try {
-        const r = await getFresh(url);
-        result.statuses[r.status] = (result.statuses[r.status] ?? 0) + 1;
-        if (r.status === 200) result.ok++;
-        else result.failed++;
-      } catch (err) {
-        result.failed++;
-        if (result.errors.length < 20) result.errors.push(String((err as Error).message ?? err));
-      }
-    }
-  };
-  const loops = Array.from({ length: concurrency }, one);
-  return {
-    result,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return result;
-    },
-  };
+  return runLoop(concurrency, maxMs, async () => (await getFresh(url)).status);
 }
 
 function describe(r: LoadResult): string {

@@ -1,5 +1,5 @@
-// A bounded load loop: `concurrency` keep-alive clients issuing requests
-// until stopped (or `maxMs` passes), counting every failure.
+// Bounded load loops: `concurrency` clients issuing requests until stopped
+// (or `maxMs` passes), counting every failure.
 import { Agent, request } from 'undici';
 
 export interface LoadResult {
@@ -9,18 +9,22 @@ export interface LoadResult {
   errors: string[];
 }
 
-export function loadLoop(url: string, concurrency: number, maxMs = 30_000): { stop(): Promise<LoadResult>; result: LoadResult } {
-  const agent = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
+export interface Load {
+  stop(): Promise<LoadResult>;
+  result: LoadResult;
+}
+
+/** Runs `once` (one request, resolving to its status) in `concurrency` loops. */
+export function runLoop(concurrency: number, maxMs: number, once: () => Promise<number>, cleanup?: () => Promise<void>): Load {
   const result: LoadResult = { ok: 0, failed: 0, statuses: {}, errors: [] };
   let running = true;
   const deadline = Date.now() + maxMs;
   const one = async () => {
     while (running && Date.now() < deadline) {
       try {
-        const r = await request(url, { dispatcher: agent });
-        await r.body.dump();
-        result.statuses[r.statusCode] = (result.statuses[r.statusCode] ?? 0) + 1;
-        if (r.statusCode === 200) result.ok++;
+        const status = await once();
+        result.statuses[status] = (result.statuses[status] ?? 0) + 1;
+        if (status === 200) result.ok++;
         else result.failed++;
       } catch (err) {
         result.failed++;
@@ -34,8 +38,23 @@ export function loadLoop(url: string, concurrency: number, maxMs = 30_000): { st
     stop: async () => {
       running = false;
       await Promise.all(loops);
-      await agent.close();
+      await cleanup?.();
       return result;
     },
   };
+}
+
+/** Keep-alive clients (one undici Agent). */
+export function loadLoop(url: string, concurrency: number, maxMs = 30_000): Load {
+  const agent = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
+  return runLoop(
+    concurrency,
+    maxMs,
+    async () => {
+      const r = await request(url, { dispatcher: agent });
+      await r.body.dump();
+      return r.statusCode;
+    },
+    () => agent.close(),
+  );
 }

@@ -39,3 +39,29 @@ export async function startUpstream(handler?: http.RequestListener): Promise<Ups
       }),
   };
 }
+
+/** A request as the recording upstream saw it. */
+export interface Seen {
+  url: string;
+  rawHeaders: string[];
+  body: Buffer;
+  /** The whole body arrived. */
+  complete: boolean;
+}
+
+/** An upstream that records every request (into `got`) and answers {url, bytes}. */
+export function startRecordingUpstream(got: Seen[]): Promise<Upstream> {
+  return startUpstream((req, res) => {
+    const rec: Seen = { url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), complete: false };
+    got.push(rec);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      rec.complete = true;
+      rec.body = Buffer.concat(chunks);
+      const out = JSON.stringify({ url: req.url, bytes: rec.body.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
+      res.end(out);
+    });
+  });
+}

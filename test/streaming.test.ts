@@ -14,6 +14,7 @@ import { Agent, request } from 'undici';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { MB, rssBytes, sampleRss, waitWorkers } from './helpers/rss.js';
+import { sleep, until } from './helpers/wait.js';
 
 const CHUNK = 64 * 1024;
 const BIG = 100 * MB;
@@ -72,7 +73,6 @@ function patternStream(size: number, s: Seen): Readable {
   });
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** A bound on a wait that must not keep the process alive. */
 const bound = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
@@ -111,15 +111,6 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-/** Polls `cond` every 20 ms until true or `ms` passes; returns the last value. */
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 interface Deferred {
   promise: Promise<void>;

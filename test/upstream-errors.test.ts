@@ -10,18 +10,9 @@ import { Agent, request } from 'undici';
 import { freePorts, startGateway, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { rawExchange } from './helpers/raw.js';
+import { sleep, until } from './helpers/wait.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `cond` every 20 ms until true or `ms` passes. */
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 const CUT_TOTAL = 1024 * 1024;
 const CUT_SENT = 100 * 1024;
 

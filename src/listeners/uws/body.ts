@@ -45,6 +45,11 @@ export class UwsBody extends Readable {
     if (isLast) {
       this.#ended = true;
       this.push(null);
+      // Nothing more will come: never leave the client's socket paused.
+      if (this.#paused) {
+        this.#paused = false;
+        this.#res.resume();
+      }
     }
   }
 

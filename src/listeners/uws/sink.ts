@@ -12,6 +12,9 @@ import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
 const NON_ASCII = /[^\x00-\x7f]/;
 const bytes = (v: Buffer | string): Buffer | string => (typeof v === 'string' && NON_ASCII.test(v) ? Buffer.from(v, 'latin1') : v);
 
+/** Largest chunked-mode write per cork: well inside uWS's 16 KiB cork buffer, headers included. */
+const CHUNK_SLICE = 8 * 1024;
+
 const STATUS_LINES: string[] = [];
 for (let s = 100; s < 600; s++) STATUS_LINES[s] = `${s} ${STATUS_CODES[s] ?? 'Unknown'}`;
 
@@ -73,6 +76,16 @@ export class UwsSink implements ResponseSink {
       // A producer that did not stop on `false`: keep order, stay bounded by its chunk size.
       (this.#queued ??= []).push(chunk);
       return false;
+    }
+    if (this.#cl < 0 && !this.#noBody && chunk.length > CHUNK_SLICE) {
+      // uWS v20.30: a corked write larger than the cork buffer flushes it
+      // first, and when that flush fails (socket full) the write's own data
+      // is neither sent nor buffered. Slices that always fit never take that path.
+      for (let at = 0; at < chunk.length && !this.aborted; at += CHUNK_SLICE) {
+        this.#chunk = chunk.subarray(at, at + CHUNK_SLICE);
+        this.#res.cork(this.#corkedWrite);
+      }
+      return this.#ok;
     }
     this.#chunk = chunk;
     this.#res.cork(this.#corkedWrite);

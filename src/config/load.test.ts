@@ -58,7 +58,7 @@ describe('parseConfig: valid configs', () => {
     assert.equal(cfg.workers, 2);
     assert.deepEqual(cfg.listen.http, { host: '127.0.0.1', port: 8080 });
     assert.deepEqual(Object.keys(cfg.upstreams), ['demo', 'admin-self']);
-    assert.deepEqual(cfg.upstreams.demo!.targets, [{ url: 'http://127.0.0.1:9000', weight: 1 }]);
+    assert.deepEqual(cfg.upstreams.demo!.targets, [{ url: 'http://127.0.0.1:9000', weight: 1, slot: -1 }]);
     assert.deepEqual(
       cfg.routes.map((r) => [r.index, r.name, r.upstream ?? r.respond?.status]),
       [
@@ -85,14 +85,18 @@ describe('parseConfig: valid configs', () => {
     assert.deepEqual(cfg.upstreams.api, {
       name: 'api',
       balancer: 'round-robin',
-      targets: [{ url: 'http://127.0.0.1:9000', weight: 1 }],
+      targets: [{ url: 'http://127.0.0.1:9000', weight: 1, slot: -1 }],
       connections: 128,
       connectTimeoutMs: 5000,
       headersTimeoutMs: 30_000,
       bodyTimeoutMs: 30_000,
       keepAliveTimeoutMs: 4000,
       client: 'wicket',
+      hashOn: 'ip',
+      panic: false,
+      slot: -1,
     });
+    assert.deepEqual(cfg.state, { name: 'port-8080', targets: 1024, upstreams: 256, tableCells: 65536 });
     assert.deepEqual(cfg.routes[0], {
       index: 0,
       name: 'r',
@@ -332,6 +336,61 @@ describe('parseConfig: semantic errors', () => {
       const text = BASE.replace('http://127.0.0.1:9000', `"${url}"`);
       assert.deepEqual(errorsOf(text), [{ path: 'upstreams.api.targets[0].url', message, line: 5 }], url);
     }
+  });
+
+  test('balancing, health and breaker policies', () => {
+    const text = `listen: { http: { port: 8080 } }
+upstreams:
+  api:
+    balancer: round-robin
+    hashOn: header:x-user
+    targets: [{ url: "http://127.0.0.1:9000" }]
+    healthCheck: { type: tcp, path: /h, intervalMs: 100, timeoutMs: 200 }
+    outlierDetection: { baseEjectionMs: 5000, maxEjectionMs: 1000 }
+    circuitBreaker: { failureRatio: 0 }
+routes:
+  - name: r
+    match: { path: /x }
+    respond: { status: 200 }
+    retry: { attempts: 1 }
+`;
+    const errs = errorsOf(text);
+    assert.equal(errorAt(errs, 'upstreams.api.hashOn').message, 'hashOn applies only to balancer consistent-hash');
+    assert.equal(errorAt(errs, 'upstreams.api.healthCheck.timeoutMs').message, 'must not exceed intervalMs (100)');
+    assert.equal(errorAt(errs, 'upstreams.api.healthCheck.type').message, 'tcp checks take no path, host or expectStatus');
+    assert.equal(errorAt(errs, 'upstreams.api.outlierDetection.maxEjectionMs').message, 'must be at least baseEjectionMs (5000)');
+    assert.match(errorAt(errs, 'upstreams.api.circuitBreaker').message, /could never open/);
+    assert.equal(errorAt(errs, 'routes[0].retry').message, 'retry applies only to proxied routes');
+    assert.equal(errorAt(errs, 'upstreams.api.hashOn').line, lineOf(text, 'hashOn'));
+  });
+
+  test('more targets than the shared-memory segment holds', () => {
+    const targets = Array.from({ length: 17 }, (_, i) => `{ url: "http://127.0.0.1:${9000 + i}" }`).join(', ');
+    const text = `listen: { http: { port: 8080 } }\nstate: { targets: 16 }\nupstreams:\n  api: { targets: [${targets}] }\nroutes: []\n`;
+    assert.equal(errorAt(errorsOf(text), 'upstreams').message, '17 targets in all, more than state.targets (16)');
+  });
+
+  test('policies resolve with their defaults', () => {
+    const cfg = parseConfig(
+      `listen: { http: { port: 8080 } }
+upstreams:
+  api:
+    balancer: consistent-hash
+    hashOn: header:X-User
+    targets: [{ url: "http://127.0.0.1:9000" }]
+    healthCheck: { path: /healthz }
+    circuitBreaker: { consecutiveFailures: 3 }
+routes:
+  - { name: r, match: { path: /x }, upstream: api, retry: { attempts: 2, on: [timeout] } }
+`,
+      'x.yaml',
+    );
+    const u = cfg.upstreams.api!;
+    assert.equal(u.hashOn, 'header:x-user');
+    assert.deepEqual(u.healthCheck, { type: 'http', path: '/healthz', intervalMs: 5000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3, expectStatus: [] });
+    assert.deepEqual(u.circuitBreaker, { failureRatio: 0.5, consecutiveFailures: 3, minRequests: 20, windowMs: 10_000, openMs: 5000, halfOpenRequests: 3 });
+    assert.equal(u.outlierDetection, undefined);
+    assert.deepEqual(cfg.routes[0]!.retry, { attempts: 2, on: ['timeout'], statuses: [], nonIdempotent: false, backoffMs: 25, budgetRatio: 0.2, budgetMin: 3 });
   });
 
   test('duplicate targets within an upstream', () => {

@@ -16,6 +16,10 @@ export type {
   ResolvedRoute,
   ResolvedTarget,
   ResolvedUpstream,
+  ResolvedRetry,
+  ResolvedHealthCheck,
+  ResolvedBreaker,
+  ResolvedOutlier,
 } from './resolve.js';
 
 type Env = Record<string, string | undefined>;

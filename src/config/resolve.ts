@@ -8,6 +8,7 @@ import {
   type BalancerName,
   type Config,
   type LogLevelName,
+  type RetryCondition,
   type RouteConfig,
   type StringMatchConfig,
   type UpstreamConfig,
@@ -17,6 +18,47 @@ export interface ResolvedTarget {
   /** Origin only, normalized by `new URL`: `http://host:port`. */
   url: string;
   weight: number;
+  /** Shared-state slot, assigned by the supervisor (-1 until then). */
+  slot: number;
+}
+
+export interface ResolvedHealthCheck {
+  type: 'http' | 'tcp';
+  path: string;
+  host?: string;
+  /** Empty: any 2xx or 3xx. */
+  expectStatus: number[];
+  intervalMs: number;
+  timeoutMs: number;
+  healthyThreshold: number;
+  unhealthyThreshold: number;
+}
+
+export interface ResolvedOutlier {
+  consecutiveFailures: number;
+  on5xx: boolean;
+  baseEjectionMs: number;
+  maxEjectionMs: number;
+}
+
+export interface ResolvedBreaker {
+  failureRatio: number;
+  consecutiveFailures: number;
+  minRequests: number;
+  windowMs: number;
+  openMs: number;
+  halfOpenRequests: number;
+}
+
+export interface ResolvedRetry {
+  attempts: number;
+  on: RetryCondition[];
+  statuses: number[];
+  nonIdempotent: boolean;
+  perTryTimeoutMs?: number;
+  backoffMs: number;
+  budgetRatio: number;
+  budgetMin: number;
 }
 
 export interface ResolvedUpstream {
@@ -29,6 +71,14 @@ export interface ResolvedUpstream {
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   client: 'wicket' | 'undici';
+  /** consistent-hash key: ip, path, header:NAME (lower-case) or cookie:NAME. */
+  hashOn: string;
+  healthCheck?: ResolvedHealthCheck;
+  outlierDetection?: ResolvedOutlier;
+  circuitBreaker?: ResolvedBreaker;
+  panic: boolean;
+  /** Shared-state slot, assigned by the supervisor (-1 until then). */
+  slot: number;
 }
 
 export interface ResolvedMatch {
@@ -58,6 +108,7 @@ export interface ResolvedRoute {
   /** Route's own limit, else limits.maxBodyBytes. */
   maxBodyBytes: number;
   timeoutMs?: number;
+  retry?: ResolvedRetry;
 }
 
 export interface ResolvedConfig {
@@ -71,6 +122,7 @@ export interface ResolvedConfig {
     maxBodyBytes: number;
   };
   supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number };
+  state: { name: string; targets: number; upstreams: number; tableCells: number };
   upstreams: Record<string, ResolvedUpstream>;
   routes: ResolvedRoute[];
   source: { file: string; loadedAt: string };
@@ -82,12 +134,12 @@ function defined<T extends object>(o: T): T {
 }
 
 function resolveUpstream(name: string, u: UpstreamConfig): ResolvedUpstream {
-  return {
+  return defined({
     name,
     balancer: u.balancer ?? 'round-robin',
     targets: u.targets.map((t) => {
       const parsed = parseTargetUrl(t.url);
-      return { url: 'origin' in parsed ? parsed.origin : t.url, weight: t.weight ?? 1 };
+      return { url: 'origin' in parsed ? parsed.origin : t.url, weight: t.weight ?? 1, slot: -1 };
     }),
     connections: u.connections ?? DEFAULTS.connections,
     connectTimeoutMs: u.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
@@ -95,7 +147,35 @@ function resolveUpstream(name: string, u: UpstreamConfig): ResolvedUpstream {
     bodyTimeoutMs: u.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
     keepAliveTimeoutMs: u.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
     client: u.client ?? DEFAULTS.client,
-  };
+    hashOn: hashOn(u.hashOn ?? 'ip'),
+    healthCheck: u.healthCheck && {
+      ...DEFAULTS.health,
+      ...defined(u.healthCheck),
+      expectStatus: u.healthCheck.expectStatus ? [...u.healthCheck.expectStatus] : [],
+    },
+    outlierDetection: u.outlierDetection && { ...DEFAULTS.outlier, ...defined(u.outlierDetection) },
+    circuitBreaker: u.circuitBreaker && { ...DEFAULTS.breaker, ...defined(u.circuitBreaker) },
+    panic: u.panic ?? false,
+    slot: -1,
+  });
+}
+
+/** Header names are matched lower-case; cookie names are case-sensitive. */
+function hashOn(s: string): string {
+  return s.startsWith('header:') ? s.toLowerCase() : s;
+}
+
+function resolveRetry(r: NonNullable<RouteConfig['retry']>): ResolvedRetry {
+  return defined({
+    attempts: r.attempts,
+    on: [...new Set(r.on ?? DEFAULTS.retry.on)],
+    statuses: [...(r.statuses ?? [])],
+    nonIdempotent: r.nonIdempotent ?? false,
+    perTryTimeoutMs: r.perTryTimeoutMs,
+    backoffMs: r.backoffMs ?? DEFAULTS.retry.backoffMs,
+    budgetRatio: r.budgetRatio ?? DEFAULTS.retry.budgetRatio,
+    budgetMin: r.budgetMin ?? DEFAULTS.retry.budgetMin,
+  });
 }
 
 function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): ResolvedRoute {
@@ -119,6 +199,7 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
     preserveHost: r.preserveHost ?? false,
     maxBodyBytes: r.maxBodyBytes ?? maxBodyBytes,
     timeoutMs: r.timeoutMs,
+    retry: r.retry && resolveRetry(r.retry),
   });
 }
 
@@ -147,6 +228,12 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       drainTimeoutMs: cfg.supervisor?.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,
       restartBackoffMs: cfg.supervisor?.restartBackoffMs ?? DEFAULTS.restartBackoffMs,
       restartBackoffMaxMs: cfg.supervisor?.restartBackoffMaxMs ?? DEFAULTS.restartBackoffMaxMs,
+    },
+    state: {
+      name: cfg.state?.name ?? `port-${env.httpPort ?? cfg.listen.http.port}`,
+      targets: cfg.state?.targets ?? DEFAULTS.stateTargets,
+      upstreams: cfg.state?.upstreams ?? DEFAULTS.stateUpstreams,
+      tableCells: 2 ** Math.ceil(Math.log2(cfg.state?.tableCells ?? DEFAULTS.stateTableCells)),
     },
     // fromEntries defines own properties, so a name like "__proto__" stays an ordinary key.
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams ?? {}).map(([n, u]) => [n, resolveUpstream(n, u)])),

@@ -76,9 +76,57 @@ export const Balancers = [
 ] as const;
 export const Balancer = Type.Union(Balancers.map((b) => Type.Literal(b)));
 
+export const HealthCheck = Type.Object(
+  {
+    type: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('tcp')], { description: 'http (GET path, expect status) or tcp (connect); default http' })),
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Path probed with GET (default /)' })),
+    host: Type.Optional(Type.String({ minLength: 1, description: 'Host header of probes (default: the target host)' })),
+    expectStatus: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { minItems: 1, description: 'Healthy statuses (default: any 2xx or 3xx)' }),
+    ),
+    intervalMs: Type.Optional(Ms('Time between probes of one target (default 5000)')),
+    timeoutMs: Type.Optional(Ms('A probe slower than this fails (default 2000)')),
+    healthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive passes to come back (default 2)' })),
+    unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failures to go down (default 3)' })),
+  },
+  { ...strict, description: 'Active health checks, run once per interval by the supervisor; results are shared with every worker' },
+);
+
+export const OutlierDetection = Type.Object(
+  {
+    consecutiveFailures: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Failures in a row that eject a target (default 5)' })),
+    on5xx: Type.Optional(Type.Boolean({ description: 'Count 5xx responses as failures, not only connect errors and resets (default true)' })),
+    baseEjectionMs: Type.Optional(Ms('First ejection time; doubles with each ejection (default 30000)')),
+    maxEjectionMs: Type.Optional(Ms('Cap on the ejection time (default 300000)')),
+  },
+  { ...strict, description: 'Passive health: workers eject a failing target for a growing time' },
+);
+
+export const CircuitBreaker = Type.Object(
+  {
+    failureRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Open when failures/requests in the window reach this (0: off; default 0.5)' })),
+    consecutiveFailures: Type.Optional(Type.Integer({ minimum: 0, description: 'Open after this many failures in a row (0: off; default 0)' })),
+    minRequests: Type.Optional(Type.Integer({ minimum: 1, description: 'Requests the window needs before the ratio counts (default 20)' })),
+    windowMs: Type.Optional(Ms('Counting window (tumbling; default 10000)')),
+    openMs: Type.Optional(Ms('Time open before trial requests (default 5000)')),
+    halfOpenRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Trial requests in half-open; all must pass to close (default 3)' })),
+  },
+  { ...strict, description: 'Per-upstream circuit breaker shared by all workers; open answers 503 with Retry-After' },
+);
+
 export const Upstream = Type.Object(
   {
     balancer: Type.Optional({ ...Balancer, description: 'Target selection (default round-robin)' }),
+    hashOn: Type.Optional(
+      Type.String({
+        pattern: "^(ip|path|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$",
+        description: 'consistent-hash key: ip, path, header:NAME or cookie:NAME (default ip)',
+      }),
+    ),
+    healthCheck: Type.Optional(HealthCheck),
+    outlierDetection: Type.Optional(OutlierDetection),
+    circuitBreaker: Type.Optional(CircuitBreaker),
+    panic: Type.Optional(Type.Boolean({ description: 'When no target is healthy, send to all of them instead of answering 503 (default false)' })),
     targets: Type.Array(Target, { description: 'May be empty (or all weight 0): requests then get 503 WICKET_ERR_NO_TARGET' }),
     connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'Keep-alive connections per target per worker' })),
     connectTimeoutMs: Type.Optional(Ms('TCP connect timeout; over it: 504')),
@@ -144,6 +192,37 @@ export const Rewrite = Type.Object(
   { ...strict, description: 'Path rewrite before proxying: strip, then regex, then add' },
 );
 
+export const RetryConditions = ['connect-failure', 'reset', 'timeout', 'gateway-error', '5xx'] as const;
+
+export const Retry = Type.Object(
+  {
+    attempts: Type.Integer({ minimum: 0, maximum: 10, description: 'Retries after the first try' }),
+    on: Type.Optional(
+      Type.Array(Type.Union(RetryConditions.map((c) => Type.Literal(c))), {
+        minItems: 1,
+        description: 'When to retry (default connect-failure, reset, gateway-error = 502/503/504)',
+      }),
+    ),
+    statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { description: 'Further response statuses to retry on' })),
+    nonIdempotent: Type.Optional(Type.Boolean({ description: 'Also retry POST, PATCH and other non-idempotent methods (default false)' })),
+    perTryTimeoutMs: Type.Optional(Ms('Time to response headers for each try; over it the try fails (timeout)')),
+    backoffMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Base of the jittered exponential backoff between tries (default 25)' })),
+    budgetRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Retries in flight may be at most this share of the upstream\'s live requests (default 0.2)' })),
+    budgetMin: Type.Optional(Type.Integer({ minimum: 0, description: 'Retries in flight always allowed whatever the ratio (default 3)' })),
+  },
+  { ...strict, description: 'Retries of a failed try on another target. Requests with a body are not retried.' },
+);
+
+export const State = Type.Object(
+  {
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Instance name for the shared-memory segment (default: port-<listen port>)' })),
+    targets: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Target slots (default 1024)' })),
+    upstreams: Type.Optional(Type.Integer({ minimum: 16, maximum: 65536, description: 'Upstream slots (default 256)' })),
+    tableCells: Type.Optional(Type.Integer({ minimum: 1024, maximum: 67108864, description: 'Keyed cells for rate limits, rounded up to a power of two (default 65536)' })),
+  },
+  { ...strict, description: 'Shared-memory state segment; read at start (changes need a restart)' },
+);
+
 export const Route = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
@@ -154,7 +233,8 @@ export const Route = Type.Object(
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Optional(Type.Boolean({ description: 'Send the client Host upstream (default: target host)' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0 })),
-    timeoutMs: Type.Optional(Ms('Total time for the upstream exchange; over it: 504')),
+    timeoutMs: Type.Optional(Ms('Total time for the upstream exchange, retries included; over it: 504')),
+    retry: Type.Optional(Retry),
   },
   strict,
 );
@@ -168,6 +248,7 @@ export const ConfigSchema = Type.Object(
     log: Type.Optional(Log),
     limits: Type.Optional(Limits),
     supervisor: Type.Optional(Supervisor),
+    state: Type.Optional(State),
     // additionalProperties: a Record with a key pattern otherwise lets non-matching names through unchecked.
     upstreams: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { additionalProperties: false }),
@@ -184,6 +265,7 @@ export type MatchConfig = Static<typeof Match>;
 export type StringMatchConfig = Static<typeof StringMatch>;
 export type LogLevelName = Static<typeof LogLevel>;
 export type BalancerName = Static<typeof Balancer>;
+export type RetryCondition = (typeof RetryConditions)[number];
 
 export const DEFAULTS = {
   host: '0.0.0.0',
@@ -203,6 +285,13 @@ export const DEFAULTS = {
   bodyTimeoutMs: 30_000,
   keepAliveTimeoutMs: 4_000,
   client: 'wicket',
+  stateTargets: 1024,
+  stateUpstreams: 256,
+  stateTableCells: 65536,
+  health: { type: 'http', path: '/', intervalMs: 5000, timeoutMs: 2000, healthyThreshold: 2, unhealthyThreshold: 3 },
+  outlier: { consecutiveFailures: 5, on5xx: true, baseEjectionMs: 30_000, maxEjectionMs: 300_000 },
+  breaker: { failureRatio: 0.5, consecutiveFailures: 0, minRequests: 20, windowMs: 10_000, openMs: 5000, halfOpenRequests: 3 },
+  retry: { on: ['connect-failure', 'reset', 'gateway-error'], backoffMs: 25, budgetRatio: 0.2, budgetMin: 3 },
 } as const;
 
 export function schemaJson(): TSchema {

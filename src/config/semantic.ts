@@ -17,6 +17,7 @@ export function checkSemantics(root: unknown): Issue[] {
   const issues: Issue[] = [];
   const upstreams = isObj(root.upstreams) ? root.upstreams : {};
   for (const [name, up] of Object.entries(upstreams)) checkUpstream(name, up, issues);
+  checkCapacity(root, upstreams, issues);
   checkSupervisor(root.supervisor, issues);
   if (Array.isArray(root.routes)) {
     const names = new Map<string, number>();
@@ -79,7 +80,9 @@ export function hostError(host: string): string | undefined {
 }
 
 function checkUpstream(name: string, up: unknown, issues: Issue[]): void {
-  if (!isObj(up) || !Array.isArray(up.targets)) return;
+  if (!isObj(up)) return;
+  checkPolicies(name, up, issues);
+  if (!Array.isArray(up.targets)) return;
   const at = ['upstreams', name, 'targets'];
   const seen = new Map<string, number>();
   up.targets.forEach((t: unknown, i) => {
@@ -93,6 +96,48 @@ function checkUpstream(name: string, up: unknown, issues: Issue[]): void {
       seen.set(r.origin, i);
     }
   });
+}
+
+function checkPolicies(name: string, up: Obj, issues: Issue[]): void {
+  const at = ['upstreams', name];
+  if (typeof up.hashOn === 'string' && up.balancer !== 'consistent-hash') {
+    issues.push({ at: [...at, 'hashOn'], message: 'hashOn applies only to balancer consistent-hash' });
+  }
+  const hc = up.healthCheck;
+  if (isObj(hc)) {
+    const interval = typeof hc.intervalMs === 'number' ? hc.intervalMs : DEFAULTS.health.intervalMs;
+    if (typeof hc.timeoutMs === 'number' && hc.timeoutMs > interval) {
+      issues.push({ at: [...at, 'healthCheck', 'timeoutMs'], message: `must not exceed intervalMs (${interval})` });
+    }
+    if (hc.type === 'tcp' && (hc.path !== undefined || hc.expectStatus !== undefined || hc.host !== undefined)) {
+      issues.push({ at: [...at, 'healthCheck', 'type'], message: 'tcp checks take no path, host or expectStatus' });
+    }
+  }
+  const od = up.outlierDetection;
+  if (isObj(od)) {
+    const base = typeof od.baseEjectionMs === 'number' ? od.baseEjectionMs : DEFAULTS.outlier.baseEjectionMs;
+    if (typeof od.maxEjectionMs === 'number' && od.maxEjectionMs < base) {
+      issues.push({ at: [...at, 'outlierDetection', 'maxEjectionMs'], message: `must be at least baseEjectionMs (${base})` });
+    }
+  }
+  const cb = up.circuitBreaker;
+  if (isObj(cb) && cb.failureRatio === 0 && (cb.consecutiveFailures ?? 0) === 0) {
+    issues.push({ at: [...at, 'circuitBreaker'], message: 'failureRatio and consecutiveFailures are both 0: the circuit could never open' });
+  }
+}
+
+/** The shared-memory segment has fixed room for targets and upstreams. */
+function checkCapacity(root: Obj, upstreams: Obj, issues: Issue[]): void {
+  const st = isObj(root.state) ? root.state : {};
+  const maxTargets = typeof st.targets === 'number' ? st.targets : DEFAULTS.stateTargets;
+  const maxUpstreams = typeof st.upstreams === 'number' ? st.upstreams : DEFAULTS.stateUpstreams;
+  let targets = 0;
+  for (const up of Object.values(upstreams)) if (isObj(up) && Array.isArray(up.targets)) targets += up.targets.length;
+  if (targets > maxTargets) {
+    issues.push({ at: ['upstreams'], message: `${targets} targets in all, more than state.targets (${maxTargets})` });
+  }
+  const n = Object.keys(upstreams).length;
+  if (n > maxUpstreams) issues.push({ at: ['upstreams'], message: `${n} upstreams, more than state.upstreams (${maxUpstreams})` });
 }
 
 function checkSupervisor(sup: unknown, issues: Issue[]): void {
@@ -127,6 +172,7 @@ function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string
   if (typeof route.upstream === 'string' && !Object.hasOwn(upstreams, route.upstream)) {
     issues.push({ at: [...at, 'upstream'], message: `unknown upstream "${route.upstream}"` });
   }
+  if (responds && route.retry !== undefined) issues.push({ at: [...at, 'retry'], message: 'retry applies only to proxied routes' });
   if (responds && !proxied) {
     for (const key of ['rewrite', 'preserveHost', 'timeoutMs']) {
       if (route[key] !== undefined) {

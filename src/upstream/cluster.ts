@@ -1,41 +1,74 @@
 // A cluster hides its hosts: the proxy asks it for a target and gets one.
-// Round robin per worker for now; shared-memory balancers replace it.
+// Selection is the configured balancer over the shared counters, restricted to
+// targets in rotation (health bits in shared memory: active checks, passive
+// ejection, admin). The cluster also carries the upstream's breaker and
+// outlier policies, keyed by the shared-state slots the supervisor assigned.
+import type { ResolvedUpstream } from '../config/load.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { BreakerPolicy, EjectPolicy, StateStore } from '../state/store.js';
+import { createBalancer, type Balancer, type Eligible } from './balancers/index.js';
 import type { UpstreamDispatcher } from './dispatch-handler.js';
-import type { PoolOptions, PoolRegistry } from './pools.js';
+import type { PoolRegistry } from './pools.js';
 
 export interface Target {
   readonly origin: string;
   /** host[:port] of the origin, sent as Host unless the route preserves it. */
   readonly host: string;
   readonly weight: number;
+  readonly slot: number;
   readonly pool: UpstreamDispatcher;
-}
-
-export interface ClusterSpec extends PoolOptions {
-  readonly targets: readonly { url: string; weight: number }[];
 }
 
 export class Cluster {
   readonly name: string;
+  readonly slot: number;
   readonly targets: readonly Target[];
-  #next = 0;
+  readonly store: StateStore;
+  readonly breaker: BreakerPolicy | null;
+  readonly eject: EjectPolicy | null;
+  /** Passive detection counts 5xx answers as failures. */
+  readonly eject5xx: boolean;
+  readonly #balancer: Balancer;
+  readonly #panic: boolean;
+  readonly #healthy: Eligible;
+  readonly #any: Eligible = () => true;
 
-  constructor(name: string, spec: ClusterSpec, pools: PoolRegistry) {
-    this.name = name;
+  constructor(spec: ResolvedUpstream, pools: PoolRegistry, store: StateStore) {
+    this.name = spec.name;
+    this.slot = spec.slot;
+    this.store = store;
     this.targets = spec.targets
       .filter((t) => t.weight > 0)
       .map((t) => {
         const u = new URL(t.url);
-        return { origin: u.origin, host: u.host, weight: t.weight, pool: pools.get(u.origin, spec) };
+        return { origin: u.origin, host: u.host, weight: t.weight, slot: t.slot, pool: pools.get(u.origin, spec) };
       });
+    this.#balancer = createBalancer(spec.balancer, this.targets, store, spec.slot, spec.hashOn);
+    this.#panic = spec.panic;
+    this.breaker = spec.circuitBreaker ?? null;
+    this.eject = spec.outlierDetection ?? null;
+    this.eject5xx = spec.outlierDetection?.on5xx ?? false;
+    const targets = this.targets;
+    this.#healthy = (i) => store.usable(targets[i]!.slot);
   }
 
-  /** Null when there is no target to send to (503). */
-  pick(): Target | null {
+  /**
+   * A target in rotation, or null (503). `tried` holds targets a retry must
+   * avoid when it has a choice.
+   */
+  pick(ctx: RequestContext, tried: readonly Target[] | null = null): Target | null {
     const t = this.targets;
     if (t.length === 0) return null;
-    const i = this.#next;
-    this.#next = i + 1 === t.length ? 0 : i + 1;
-    return t[i]!;
+    let i: number;
+    if (tried === null) {
+      i = this.#balancer.pick(ctx, this.#healthy);
+      if (i < 0 && this.#panic) i = this.#balancer.pick(ctx, this.#any);
+    } else {
+      const fresh: Eligible = (k) => !tried.includes(t[k]!) && this.#healthy(k);
+      i = this.#balancer.pick(ctx, fresh);
+      if (i < 0) i = this.#balancer.pick(ctx, this.#healthy); // all tried: any healthy one again
+      if (i < 0 && this.#panic) i = this.#balancer.pick(ctx, this.#any);
+    }
+    return i < 0 ? null : t[i]!;
   }
 }

@@ -12,6 +12,7 @@ export function logAccess(log: Logger, ctx: RequestContext): void {
     bytes: ctx.bytesOut,
     durMs: Math.round((performance.now() - ctx.startedAt) * 1000) / 1000,
     upstream: ctx.upstream || undefined,
+    attempts: ctx.attempts > 1 ? ctx.attempts : undefined,
     error: ctx.errorCode || undefined,
     client: ctx.remoteAddress,
   });

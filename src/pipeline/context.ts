@@ -28,6 +28,10 @@ export class RequestContext implements Routable {
   bytesOut = 0;
   upstream = '';
   errorCode = '';
+  /** Upstream tries made (1 + retries). */
+  attempts = 0;
+  /** Seconds for a Retry-After header on the gateway's own error reply (0: none). */
+  retryAfter = 0;
 
   #queryParams: URLSearchParams | null = null;
 

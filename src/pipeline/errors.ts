@@ -22,6 +22,7 @@ export const ERRORS = {
   WICKET_ERR_UPSTREAM_RESET: { status: 502, source: 'upstream', message: 'upstream closed the connection' },
   WICKET_ERR_UPSTREAM_PROTOCOL: { status: 502, source: 'upstream', message: 'invalid upstream response' },
   WICKET_ERR_NO_TARGET: { status: 503, source: 'internal', message: 'no upstream target available' },
+  WICKET_ERR_CIRCUIT_OPEN: { status: 503, source: 'upstream', message: 'upstream circuit open' },
   WICKET_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', message: 'upstream timed out' },
   WICKET_ERR_INTERNAL: { status: 500, source: 'internal', message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,10 +1,16 @@
-// The proxy phase: one ProxyCall per request is both undici's dispatch
-// handler (callbacks in the order they happen: onConnect, onHeaders, onData*,
-// onComplete | onError) and the sink's listener (drain, client abort).
-// Undici's legacy handler API hands raw header Buffers straight through,
-// which the uWS sink writes without string conversion.
+// The proxy phases for one request: admit (circuit breaker) -> select (the
+// cluster's balancer over shared counters) -> dispatch a try -> relay, with
+// retries of failed tries on another target while nothing has reached the
+// client. ProxyCall is the sink's listener (drain, client abort); each try is
+// an Attempt, the upstream client's handler (callbacks in the order they
+// happen: onConnect, onHeaders, onData*, onComplete | onError). Events of a
+// try that was given up are ignored. Every try is counted in shared memory
+// (in-flight, latency, outcome), so balancers, outlier detection and the
+// breaker in every worker see it.
+import type { ResolvedRetry } from '../config/load.js';
 import type { RequestContext, ResponseSink, SinkListener } from '../pipeline/context.js';
 import { upstreamErrorCode, type ErrorCode } from '../pipeline/errors.js';
+import { ADMIT_TRIAL } from '../state/store.js';
 import { scanResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { Cluster, Target } from './cluster.js';
 import type { UpstreamHandler, UpstreamRequest } from './dispatch-handler.js';
@@ -14,6 +20,7 @@ export interface ProxyRoute {
   readonly rewrite: ((path: string) => string) | null;
   readonly preserveHost: boolean;
   readonly timeoutMs: number;
+  readonly retry: ResolvedRetry | null;
 }
 
 /** How a finished exchange is reported (access log, counters). */
@@ -29,16 +36,63 @@ class ClientAbortError extends Error {
   readonly code = 'WICKET_ERR_CLIENT_ABORTED';
 }
 
-export class ProxyCall implements SinkListener, UpstreamHandler {
+/** A try given up for a retry (its late events are ignored). */
+class RetryAbort extends Error {
+  readonly code = 'WICKET_ERR_RETRY';
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** One try against one target: forwards the client's callbacks to its call. */
+class Attempt implements UpstreamHandler {
+  abort: ((err?: Error) => void) | null = null;
+  resume: (() => void) | null = null;
+  /** performance.now() at dispatch. */
+  readonly startedAt = performance.now();
+  /** Outcome already counted (breaker, outlier detection). */
+  recorded = false;
+  ended = false;
+  timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly call: ProxyCall,
+    readonly target: Target,
+    readonly trial: boolean,
+    readonly retry: boolean,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    this.call.onConnect(this);
+  }
+  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+    return this.call.onHeaders(this, status, raw, resume);
+  }
+  onData(chunk: Buffer): boolean {
+    return this.call.onData(this, chunk);
+  }
+  onComplete(): void {
+    this.call.onComplete(this);
+  }
+  onError(err: Error): void {
+    this.call.onError(this, err);
+  }
+}
+
+export class ProxyCall implements SinkListener {
   readonly #ctx: RequestContext;
   readonly #sink: ResponseSink;
   readonly #done: ExchangeDone;
   readonly #fail: LocalError;
-  #abort: ((err?: Error) => void) | null = null;
-  #resume: (() => void) | null = null;
+  #route: ProxyRoute | null = null;
+  #proto = 'http';
+  #current: Attempt | null = null;
+  #tried: Target[] | null = null;
   #paused = false;
   #finished = false;
+  #expired = false;
   #timer: NodeJS.Timeout | null = null;
+  #backoff: NodeJS.Timeout | null = null;
 
   constructor(ctx: RequestContext, sink: ResponseSink, done: ExchangeDone, fail: LocalError) {
     this.#ctx = ctx;
@@ -47,31 +101,76 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
     this.#fail = fail;
   }
 
-  start(route: ProxyRoute, target: Target, proto: string): void {
-    const ctx = this.#ctx;
-    ctx.upstream = target.origin;
+  start(route: ProxyRoute, proto: string): void {
+    this.#route = route;
+    this.#proto = proto;
     this.#sink.setListener(this);
+    if (route.timeoutMs > 0) this.#timer = setTimeout(onTimeout, route.timeoutMs, this);
+    this.#try();
+  }
+
+  /** admit -> select -> dispatch one try. */
+  #try(): void {
+    const route = this.#route!;
+    const ctx = this.#ctx;
+    const cluster = route.cluster;
+    const store = cluster.store;
+    let trial = false;
+    if (cluster.breaker !== null) {
+      const wait = store.breakerAdmit(cluster.slot, cluster.breaker);
+      if (wait > 0) {
+        store.count('circuitRejected');
+        ctx.retryAfter = Math.ceil(wait / 1000);
+        return this.#localFail('WICKET_ERR_CIRCUIT_OPEN');
+      }
+      trial = wait === ADMIT_TRIAL;
+    }
+    const target = cluster.pick(ctx, this.#tried);
+    if (target === null) {
+      store.count('noTarget');
+      return this.#localFail('WICKET_ERR_NO_TARGET');
+    }
+    const retry = ctx.attempts > 0;
+    ctx.attempts++;
+    ctx.upstream = target.origin;
+    const a = new Attempt(this, target, trial, retry);
+    this.#current = a;
+    store.begin(target.slot);
+    if (retry) store.retryBegin(target.slot);
+    const perTry = route.retry?.perTryTimeoutMs;
+    if (perTry !== undefined) a.timer = setTimeout(onTryTimeout, perTry, a);
     const path = route.rewrite === null ? ctx.path : route.rewrite(ctx.path);
     const req: UpstreamRequest = {
       method: ctx.method,
       path: ctx.query === '' ? path : `${path}?${ctx.query}`,
-      headers: upstreamRequestHeaders(ctx, { proto, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host }),
+      headers: upstreamRequestHeaders(ctx, { proto: this.#proto, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host }),
       body: ctx.body,
     };
-    if (route.timeoutMs > 0) this.#timer = setTimeout(onTimeout, route.timeoutMs, this);
-    target.pool.dispatch(req, this);
+    target.pool.dispatch(req, a);
   }
 
-  // --- undici handler, in order -------------------------------------------
+  // --- the current try's callbacks, in order ---------------------------------
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
-    if (this.#sink.aborted || this.#finished) abort(new ClientAbortError('client aborted'));
+  onConnect(a: Attempt): void {
+    if (a !== this.#current) return a.abort!(new RetryAbort('superseded'));
+    if (this.#sink.aborted || this.#finished) a.abort!(new ClientAbortError('client aborted'));
   }
 
-  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
-    if (status < 200) return true; // 1xx informational: not forwarded
-    this.#resume = resume;
+  onHeaders(a: Attempt, status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+    if (a !== this.#current || status < 200) return true; // 1xx informational: not forwarded
+    if (a.timer !== null) {
+      clearTimeout(a.timer);
+      a.timer = null;
+    }
+    const cluster = this.#route!.cluster;
+    cluster.store.recordLatency(a.target.slot, (performance.now() - a.startedAt) * 1000);
+    const failed = status >= 500;
+    this.#record(a, !failed, failed && !cluster.eject5xx);
+    if (failed && this.#mayRetry(status, null)) {
+      this.#retry(a);
+      return true;
+    }
+    a.resume = resume;
     const sink = this.#sink;
     if (sink.aborted) return true;
     const skip = new Uint8Array(raw.length);
@@ -83,44 +182,130 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(a: Attempt, chunk: Buffer): boolean {
     const sink = this.#sink;
-    if (sink.aborted) return true;
+    if (a !== this.#current || sink.aborted) return true;
     this.#ctx.bytesOut += chunk.length;
     if (sink.write(chunk)) return true;
     this.#paused = true;
     return false;
   }
 
-  onComplete(): void {
-    if (this.#finished) return;
+  onComplete(a: Attempt): void {
+    this.#end(a);
+    if (a !== this.#current || this.#finished) return;
+    this.#record(a, true, false);
     this.#finished = true;
     this.#sink.end();
     this.#finish();
   }
 
-  onError(err: Error): void {
+  onError(a: Attempt, err: Error): void {
+    this.#end(a);
+    if (a !== this.#current || err instanceof RetryAbort) return;
     // Marked first: cutting the client (sink.abort) re-enters via onSinkAbort.
     if (this.#finished) return;
-    this.#finished = true;
     const sink = this.#sink;
     const ctx = this.#ctx;
+    if (err instanceof ClientAbortError || sink.aborted) {
+      this.#finished = true;
+      ctx.body?.destroy();
+      ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
+      if (ctx.status === 0) ctx.status = 499;
+      return this.#finish();
+    }
+    const code = upstreamErrorCode(err);
+    this.#record(a, false, false);
+    if (!sink.started && this.#mayRetry(0, code)) return this.#retry(a);
+    this.#finished = true;
     // Before any reply: destroying a paused body resumes its uWS response,
     // which must not happen after that response ended.
     ctx.body?.destroy();
-    if (err instanceof ClientAbortError || sink.aborted) {
-      ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
-      if (ctx.status === 0) ctx.status = 499;
+    if (!sink.started) {
+      this.#fail(ctx, sink, code);
     } else {
-      const code = upstreamErrorCode(err);
-      if (!sink.started) {
-        this.#fail(ctx, sink, code);
-      } else {
-        // Headers are out: the only honest signal left is a cut connection.
-        ctx.errorCode = code;
-        sink.abort();
-      }
+      // Headers are out: the only honest signal left is a cut connection.
+      ctx.errorCode = code;
+      sink.abort();
     }
+    this.#finish();
+  }
+
+  // --- outcome, retries --------------------------------------------------------
+
+  /** Counts a try's outcome once: breaker always, outlier detection unless `skipEject`. */
+  #record(a: Attempt, ok: boolean, skipEject: boolean): void {
+    if (a.recorded) return;
+    a.recorded = true;
+    const c = this.#route!.cluster;
+    if (!skipEject || ok) c.store.recordOutcome(a.target.slot, ok, c.eject);
+    if (c.breaker !== null) c.store.breakerRecord(c.slot, c.breaker, ok, a.trial);
+  }
+
+  /** In-flight counts drop exactly once per try. */
+  #end(a: Attempt): void {
+    if (a.ended) return;
+    a.ended = true;
+    if (a.timer !== null) clearTimeout(a.timer);
+    const store = this.#route!.cluster.store;
+    store.end(a.target.slot);
+    if (a.retry) store.retryEnd(a.target.slot);
+  }
+
+  /** Whether a failed try (a 5xx `status`, or an error `code`) may be tried again. */
+  #mayRetry(status: number, code: ErrorCode | null): boolean {
+    const p = this.#route!.retry;
+    const ctx = this.#ctx;
+    if (p === null || this.#expired || this.#sink.aborted || ctx.attempts > p.attempts) return false;
+    // A streamed request body can't be sent twice.
+    if (ctx.body !== null) return false;
+    if (!p.nonIdempotent && !IDEMPOTENT.has(ctx.method)) return false;
+    let wanted = false;
+    if (code === null) {
+      wanted =
+        p.on.includes('5xx') ||
+        (p.on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) ||
+        p.statuses.includes(status);
+    } else if (code === 'WICKET_ERR_UPSTREAM_CONNECT') wanted = p.on.includes('connect-failure');
+    else if (code === 'WICKET_ERR_UPSTREAM_RESET') wanted = p.on.includes('reset');
+    else if (code === 'WICKET_ERR_UPSTREAM_TIMEOUT') wanted = p.on.includes('timeout');
+    if (!wanted) return false;
+    // Budget: retries in flight stay under a share of the upstream's live requests.
+    const c = this.#route!.cluster;
+    let live = 0;
+    let retrying = 0;
+    for (const t of c.targets) {
+      live += c.store.active(t.slot);
+      retrying += c.store.retrying(t.slot);
+    }
+    if (retrying >= Math.max(p.budgetMin, p.budgetRatio * live)) {
+      c.store.count('retriesDeniedByBudget');
+      return false;
+    }
+    return true;
+  }
+
+  #retry(a: Attempt): void {
+    const store = this.#route!.cluster.store;
+    store.count('retries');
+    (this.#tried ??= []).push(a.target);
+    this.#current = null;
+    if (a.abort !== null) a.abort(new RetryAbort('retrying'));
+    const p = this.#route!.retry!;
+    // Full jitter over an exponential step, capped at ten base steps.
+    const delay = Math.random() * Math.min(p.backoffMs * 2 ** (this.#ctx.attempts - 1), p.backoffMs * 10);
+    if (delay < 1) return this.#try();
+    this.#backoff = setTimeout(() => {
+      this.#backoff = null;
+      if (!this.#finished) this.#try();
+    }, delay);
+  }
+
+  #localFail(code: ErrorCode): void {
+    this.#finished = true;
+    this.#current = null;
+    this.#ctx.body?.destroy();
+    this.#fail(this.#ctx, this.#sink, code);
     this.#finish();
   }
 
@@ -129,23 +314,47 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
   onSinkDrain(): void {
     if (this.#paused) {
       this.#paused = false;
-      this.#resume?.();
+      this.#current?.resume?.();
     }
   }
 
   onSinkAbort(): void {
-    this.#abort?.(new ClientAbortError('client aborted'));
+    const a = this.#current;
+    if (a !== null && a.abort !== null) a.abort(new ClientAbortError('client aborted'));
     this.#ctx.body?.destroy();
+    if (a === null && !this.#finished) {
+      // Between tries (backoff): nothing upstream to wait for.
+      this.#finished = true;
+      this.#ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
+      this.#ctx.status = 499;
+      this.#finish();
+    }
   }
 
+  /** The route's total time is up: no more retries. */
   timeout(): void {
     this.#timer = null;
-    this.#abort?.(new TimeoutError('route timeout'));
-    if (this.#abort === null) this.onError(new TimeoutError('route timeout'));
+    this.#expired = true;
+    const a = this.#current;
+    if (a === null) {
+      if (!this.#finished) this.#localFail('WICKET_ERR_UPSTREAM_TIMEOUT');
+      return;
+    }
+    if (a.abort !== null) a.abort(new TimeoutError('route timeout'));
+    else this.onError(a, new TimeoutError('route timeout'));
+  }
+
+  /** A try's own time to headers is up: it fails (and may be retried). */
+  tryTimeout(a: Attempt): void {
+    a.timer = null;
+    if (a !== this.#current) return;
+    if (a.abort !== null) a.abort(new TimeoutError('try timeout'));
+    else this.onError(a, new TimeoutError('try timeout'));
   }
 
   #finish(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#backoff !== null) clearTimeout(this.#backoff);
     this.#sink.setListener(null);
     this.#done(this.#ctx);
   }
@@ -153,4 +362,8 @@ export class ProxyCall implements SinkListener, UpstreamHandler {
 
 function onTimeout(call: ProxyCall): void {
   call.timeout();
+}
+
+function onTryTimeout(a: Attempt): void {
+  a.call.tryTimeout(a);
 }

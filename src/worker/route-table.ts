@@ -8,6 +8,7 @@ import { Router, compileMatchers } from '../routing/router.js';
 import { Cluster } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pools.js';
 import type { ProxyRoute } from '../upstream/proxy.js';
+import type { StateStore } from '../state/store.js';
 
 export interface StaticReply {
   readonly status: number;
@@ -43,9 +44,12 @@ export function compileRewrite(rw: { stripPrefix?: string; addPrefix?: string; r
   };
 }
 
-export function buildRouteTable(config: ResolvedConfig, version: number, pools: PoolRegistry): RouteTable {
+export function buildRouteTable(config: ResolvedConfig, version: number, pools: PoolRegistry, store: StateStore): RouteTable {
   const clusters = new Map<string, Cluster>();
-  for (const [name, u] of Object.entries(config.upstreams)) clusters.set(name, new Cluster(name, u, pools));
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    if (u.slot < 0 || u.targets.some((t) => t.slot < 0)) throw new Error(`upstream ${name} has no shared-state slots (config not from the supervisor)`);
+    clusters.set(name, new Cluster(u, pools, store));
+  }
   const used = new Set<UpstreamDispatcher>();
   for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
 
@@ -62,6 +66,7 @@ export function buildRouteTable(config: ResolvedConfig, version: number, pools: 
         rewrite: compileRewrite(r.rewrite),
         preserveHost: r.preserveHost ?? false,
         timeoutMs: r.timeoutMs ?? 0,
+        retry: r.retry ?? null,
       };
     }
     const value: CompiledRoute = {

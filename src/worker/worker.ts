@@ -9,6 +9,8 @@ import { buildRouteTable, type RouteTable } from './route-table.js';
 import { createAccessLogger, createLogger, type Logger } from '../observability/logger.js';
 import { logAccess } from '../observability/access-log.js';
 import type { FromWorker, ToWorker } from '../supervisor/messages.js';
+import { attachSegment } from '../state/segment.js';
+import { ShmStore } from '../state/shm-store.js';
 
 const send = (m: FromWorker): void => {
   if (process.connected) process.send!(m);
@@ -65,8 +67,13 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   const access: Logger | null = config.log.access ? createAccessLogger() : null;
   // The access log is buffered; flush at least once a second so tails stay live.
   if (access !== null) setInterval(() => access.flush(), 1000).unref();
+  // The supervisor created the shared-state segment and gave us a column in it.
+  const segmentName = process.env.WICKET_STATE;
+  const stateSlot = Number(process.env.WICKET_STATE_SLOT);
+  if (!segmentName || !Number.isInteger(stateSlot)) throw new Error('WICKET_STATE / WICKET_STATE_SLOT not set: workers are started by the supervisor');
+  const store = new ShmStore(attachSegment(segmentName), stateSlot);
   const pools = new PoolRegistry();
-  let table: RouteTable = buildRouteTable(config, version, pools);
+  let table: RouteTable = buildRouteTable(config, version, pools, store);
   let inflight = 0;
   let draining = false;
   let drainCheck: (() => void) | null = null;
@@ -129,7 +136,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
 
   const apply = (next: ResolvedConfig, v: number): void => {
     try {
-      const t = buildRouteTable(next, v, pools);
+      const t = buildRouteTable(next, v, pools, store);
       table = t;
       pools.retain(t.pools);
       send({ t: 'applied', version: v });

@@ -173,14 +173,12 @@ export class HttpListener {
     }
     if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
     const proxy = route.proxy!;
-    const target = proxy.cluster.pick();
-    if (target === null) return this.#fail(ctx, sink, 'WICKET_ERR_NO_TARGET');
     if (ctx.contentLength > 0 || ctx.chunked) {
       const body = new UwsBody(res, route.maxBodyBytes);
       ctx.body = body;
       res.onData((ab, last) => body.onChunk(ab, last));
     }
-    new ProxyCall(ctx, sink, host.done, this.#failFn).start(proxy, target, 'http');
+    new ProxyCall(ctx, sink, host.done, this.#failFn).start(proxy, 'http');
   }
 
   /** The gateway's own error reply (also what the proxy uses). */
@@ -191,6 +189,7 @@ export class HttpListener {
     const body = errorBody(code, ctx.requestId);
     ctx.bytesOut = body.length;
     const headers = ['content-type', 'application/json', 'x-request-id', ctx.requestId];
+    if (ctx.retryAfter > 0) headers.push('retry-after', String(ctx.retryAfter));
     if ('close' in spec && spec.close === true) {
       // Answered from inside the uWS handler, uWS would go on to parse and
       // dispatch whatever the client pipelined behind this request (a

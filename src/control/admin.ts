@@ -11,7 +11,15 @@ export interface AdminTarget {
   adminToken(): string | undefined;
   workers(): WorkerInfo[];
   readonly version: number;
+  /** Targets with health, circuit, in-flight and latency from the shared state. */
+  upstreams(): unknown;
+  /** Gateway-wide shared counters. */
+  stateCounters(): unknown;
+  /** Marks a target down (or back up) by hand; false when there is no such target. */
+  setTargetDown(upstream: string, index: number, down: boolean): boolean;
 }
+
+const TARGET_ACTION = /^\/upstreams\/([A-Za-z0-9_.-]+)\/targets\/(\d{1,5})\/(enable|disable)$/;
 
 export interface AdminOptions {
   host: string;
@@ -46,6 +54,22 @@ export class AdminServer {
       }
       if (url.pathname === '/workers' && req.method === 'GET') {
         return json(200, { configVersion: target.version, workers: target.workers() });
+      }
+      if (url.pathname === '/upstreams' && req.method === 'GET') {
+        return json(200, { configVersion: target.version, upstreams: target.upstreams() });
+      }
+      if (url.pathname === '/state' && req.method === 'GET') {
+        return json(200, { counters: target.stateCounters() });
+      }
+      const action = TARGET_ACTION.exec(url.pathname);
+      if (action !== null) {
+        if (req.method !== 'POST') {
+          res.setHeader('allow', 'POST');
+          return json(405, { error: { code: 'WICKET_ERR_METHOD_NOT_ALLOWED', message: 'use POST' } });
+        }
+        const ok = target.setTargetDown(action[1]!, Number(action[2]), action[3] === 'disable');
+        if (!ok) return json(404, { error: { code: 'WICKET_ERR_TARGET_NOT_FOUND', message: 'no such upstream target' } });
+        return json(200, { upstream: action[1], target: Number(action[2]), adminDown: action[3] === 'disable' });
       }
       json(404, { error: { code: 'WICKET_ERR_ROUTE_NOT_FOUND', message: 'no such admin endpoint' } });
     });

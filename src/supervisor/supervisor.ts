@@ -11,6 +11,14 @@ import { Backoff } from './backoff.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { monotonicUsec, sdNotify, sdNotifyFlushed } from './sd-notify.js';
 import { AdminServer } from '../control/admin.js';
+import { createSegment, segmentName, unlinkSegment, type Segment } from '../state/segment.js';
+import { ShmStore } from '../state/shm-store.js';
+import { F_ADMIN_DOWN, F_CHECK_DOWN, F_EJECTED } from '../state/layout.js';
+import { SlotMap, assignSlots } from '../state/slots.js';
+import { HealthChecker } from '../health/active-checks.js';
+
+/** Per-worker columns in the segment: room for a full rolling restart of the largest pool. */
+const WORKER_SLOTS = 2 * 256 + 8;
 
 interface Slot {
   readonly id: number;
@@ -42,6 +50,13 @@ export class Supervisor {
   /** Workers whose message handler exists (they said hello). */
   readonly #listening = new WeakSet<Worker>();
   #appliedWaiters = new Map<Worker, () => void>();
+  #segment: Segment | null = null;
+  #store: ShmStore | null = null;
+  #targetSlots: SlotMap | null = null;
+  #upstreamSlots: SlotMap | null = null;
+  #health: HealthChecker | null = null;
+  /** Columns of the segment in use by live workers. */
+  readonly #columns = new Set<number>();
 
   constructor(file: string, config: ResolvedConfig, log: Logger) {
     this.#file = file;
@@ -57,6 +72,89 @@ export class Supervisor {
     return this.#version;
   }
 
+  /** The shared state (null before start). */
+  get store(): ShmStore | null {
+    return this.#store;
+  }
+
+  upstreams(): unknown {
+    const store = this.#store;
+    if (store === null) return [];
+    return Object.values(this.#config.upstreams).map((u) => ({
+      name: u.name,
+      balancer: u.balancer,
+      circuit: u.circuitBreaker ? store.breaker(u.slot) : null,
+      targets: u.targets.map((t, index) => {
+        const healthy = store.usable(t.slot); // also clears an ejection that is over
+        const s = store.target(t.slot);
+        return {
+          index,
+          url: t.url,
+          weight: t.weight,
+          healthy,
+          down: { check: (s.flags & F_CHECK_DOWN) !== 0, admin: (s.flags & F_ADMIN_DOWN) !== 0, ejected: (s.flags & F_EJECTED) !== 0 },
+          active: s.active,
+          retrying: s.retrying,
+          ewmaMs: s.ewmaUs / 1000,
+          ejectedForMs: s.ejectedForMs,
+          ejections: s.ejections,
+          consecutiveFailures: s.consecutiveFailures,
+          requests: s.requests,
+          failures: s.failures,
+        };
+      }),
+    }));
+  }
+
+  stateCounters(): unknown {
+    return this.#store?.counters() ?? {};
+  }
+
+  setTargetDown(upstream: string, index: number, down: boolean): boolean {
+    const u = Object.hasOwn(this.#config.upstreams, upstream) ? this.#config.upstreams[upstream] : undefined;
+    const t = u?.targets[index];
+    if (t === undefined || this.#store === null) return false;
+    this.#store.setFlag(t.slot, F_ADMIN_DOWN, down);
+    this.#log.warn({ upstream, target: t.url, down }, down ? 'target marked down by the admin API' : 'target marked up by the admin API');
+    return true;
+  }
+
+  /** Creates the shared-state segment (replacing one left by a crashed run) and assigns slots. */
+  #openState(): void {
+    const st = this.#config.state;
+    const name = segmentName(st.name);
+    const { segment, replaced } = createSegment(name, {
+      targets: st.targets,
+      upstreams: st.upstreams,
+      workerSlots: WORKER_SLOTS,
+      tableCells: st.tableCells,
+    });
+    if (replaced !== null) this.#log.warn({ segment: name, reason: replaced }, 'replaced a shared-memory segment left by an earlier run');
+    this.#segment = segment;
+    this.#store = new ShmStore(segment, -1);
+    this.#targetSlots = new SlotMap(st.targets);
+    this.#upstreamSlots = new SlotMap(st.upstreams);
+    assignSlots(this.#config, this.#targetSlots, this.#upstreamSlots, this.#store);
+    this.#health = new HealthChecker(this.#store, this.#log);
+    this.#health.update(this.#config);
+  }
+
+  #takeColumn(): number {
+    for (let c = 0; c < WORKER_SLOTS; c++) {
+      if (!this.#columns.has(c)) {
+        this.#columns.add(c);
+        return c;
+      }
+    }
+    return -1;
+  }
+
+  /** A worker is gone: its in-flight counts leave the shared totals. */
+  #releaseColumn(column: number): void {
+    if (column < 0 || !this.#columns.delete(column)) return;
+    this.#store?.reclaimWorker(column);
+  }
+
   async start(): Promise<void> {
     cluster.setupPrimary({ serialization: 'advanced' });
     // Installed first: a signal during start-up is queued, never fatal.
@@ -65,6 +163,7 @@ export class Supervisor {
     process.on('SIGTERM', () => void this.shutdown('SIGTERM'));
     process.on('SIGINT', () => void this.shutdown('SIGINT'));
     warnMigrateReq(this.#log);
+    this.#openState();
     this.#admin = new AdminServer(this.#config.admin, this);
     await this.#admin.listen();
     const starts: Promise<boolean>[] = [];
@@ -103,8 +202,15 @@ export class Supervisor {
   /** Forks a worker into `slot`; resolves true once it listens. */
   #fork(slot: Slot): Promise<boolean> {
     const config = this.#config;
+    const column = this.#takeColumn();
+    if (column < 0) {
+      this.#log.error({ slot: slot.id }, 'no free worker column in the shared-state segment');
+      return Promise.resolve(false);
+    }
     const env = {
       WICKET_WORKER_SLOT: String(slot.id),
+      WICKET_STATE: this.#segment!.name,
+      WICKET_STATE_SLOT: String(column),
       // uWS reads this once at load: its hard header cap, kept above ours so
       // that we answer 431 rather than uWS dropping the connection.
       UWS_HTTP_MAX_HEADERS_SIZE: String(Math.max(65536, config.limits.maxHeaderBytes * 4)),
@@ -122,7 +228,10 @@ export class Supervisor {
       else this.#send(w, { t: 'config', version: this.#version, config: this.#config });
     });
     w.on('message', (m: FromWorker) => this.#onMessage(slot, w, m));
-    w.on('exit', (code, signal) => this.#onExit(slot, w, code, signal));
+    w.on('exit', (code, signal) => {
+      this.#releaseColumn(column);
+      this.#onExit(slot, w, code, signal);
+    });
     return new Promise((resolve) => {
       // A worker that never gets ready must not block the supervisor's queue.
       const t = setTimeout(() => {
@@ -190,8 +299,14 @@ export class Supervisor {
       return;
     }
     const prev = this.#config;
+    assignSlots(next, this.#targetSlots!, this.#upstreamSlots!, this.#store!);
     this.#config = next;
     this.#version++;
+    this.#health?.update(next);
+    if (!isDeepStrictEqual(prev.state, next.state)) {
+      this.#log.warn('state (shared-memory segment) changes take effect at the next start of the gateway');
+      next.state = prev.state;
+    }
     if (!isDeepStrictEqual(prev.admin.host, next.admin.host) || prev.admin.port !== next.admin.port) {
       this.#log.warn('admin host/port changes take effect at the next start of the gateway (the admin token applies now)');
     }
@@ -285,7 +400,15 @@ export class Supervisor {
     for (const s of this.#slots) if (s.timer) clearTimeout(s.timer);
     const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     await Promise.all(live.map((w) => this.#retire(w)));
+    this.#health?.stop();
     await this.#admin?.close();
+    if (this.#segment !== null) {
+      try {
+        unlinkSegment(this.#segment.name);
+      } catch (err) {
+        this.#log.warn({ err, segment: this.#segment.name }, 'could not unlink the shared-memory segment');
+      }
+    }
     await sdNotifyFlushed();
     this.#log.info('stopped');
     this.#log.flush();

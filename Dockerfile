@@ -1,7 +1,12 @@
 # Debian 12 base: the uWebSockets.js v20.30 binary needs glibc >= 2.34.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+# npm ci compiles the shared-memory addon (binding.gyp) against the image's
+# own Node headers.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts ./scripts
@@ -14,6 +19,7 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build/Release/wicket_shm.node ./build/Release/wicket_shm.node
 COPY package.json ./
 COPY config ./config
 USER node

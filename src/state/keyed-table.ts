@@ -2,23 +2,31 @@
 // memory (rate-limit state: GCRA arrival times, window counts). Lock-free:
 //
 // - A cell is [tag i32, expires i32 (s since epoch), value i64]. The tag is a
-//   second 32-bit hash of the key (never 0 = empty, never -1 = busy); the
+//   second 32-bit hash of the key (never 0 = empty, -1 = busy, -2 = dead); the
 //   first hash picks where linear probing starts. Two keys are confused only
 //   if both hashes collide within one probe window (~2^-32 per probe).
-// - Claiming an empty cell is one CAS of its tag (0 -> tag). Cells never go
-//   back to empty, so every process probing for a key stops at the same first
-//   free-or-stale cell, and the loser of the CAS finds the winner's key there.
+// - A key goes into the first empty or stale cell of its probe window, and
+//   only when the probe went on to the first empty cell without meeting the
+//   key. Claiming is: tag -> busy (CAS), check that the clock still shows the
+//   second the probe ran in (and, for a stale cell, that it is still stale),
+//   value := 0, expires, tag -> key (CAS). Cells never go back to empty (a busy
+//   one only returns to what it was), so probes for one key agree on where it
+//   goes; the same-second check covers the one thing they can disagree on,
+//   staleness, which changes with the clock: a process that probes in a later
+//   second runs into our busy cell (or our key) and waits for it.
 // - A value changes only by CAS on the i64, so concurrent updates from any
 //   number of processes are all counted exactly once.
 // - A cell whose key was not touched for its ttl is stale and may be reclaimed
-//   for another key: tag -> busy (CAS), recheck, value := 0, tag := new key.
-//   An updater whose CAS landed in a cell that was reclaimed meanwhile sees a
-//   different tag afterwards and applies its update again to the new cell.
-// - A cell left busy by a process that died mid-reclaim is taken over after
-//   BUSY_STEAL_MS.
+//   for another key. An updater first refreshes the expiry, then checks that
+//   the cell is still its key's, and only then reads the value: a reclaimer
+//   that came first shows as another tag (redo), one that comes later sees
+//   the fresh expiry and backs off. So an update never lands in another key's
+//   cell.
+// - A cell left busy for BUSY_STEAL_MS (its claimer died or stalled) becomes
+//   dead: non-empty and stale, so probes go past it and any key may reclaim it.
 // When no free or stale cell is in the probe window the table is full for that
 // key: update() returns undefined and the tableFull counter goes up.
-import { C_EXPIRES, C_TAG, C_WORDS, Counter, TAG_BUSY } from './layout.js';
+import { C_EXPIRES, C_TAG, C_WORDS, Counter, TAG_BUSY, TAG_DEAD } from './layout.js';
 
 export const MAX_PROBE = 64;
 const BUSY_STEAL_MS = 200;
@@ -36,7 +44,7 @@ export function hashKey(key: string): [number, number] {
   b = Math.imul(b ^ (b >>> 15), 0x85ebca6b);
   b ^= b >>> 13;
   let tag = b | 0;
-  if (tag === 0 || tag === TAG_BUSY) tag = 1;
+  if (tag === 0 || tag === TAG_BUSY || tag === TAG_DEAD) tag = 1;
   return [a >>> 0, tag];
 }
 
@@ -74,13 +82,16 @@ export class KeyedTable {
       const base = cell * C_WORDS;
       const expires = this.#nowSec() + ttlSec;
       if (w[base + C_EXPIRES] !== expires) Atomics.store(w, base + C_EXPIRES, expires);
+      // Fresh expiry first, then ownership: from here on no reclaimer can take
+      // the cell, so the value read below is this key's (see the top).
+      if (!this.#owned(base, tag)) continue;
       const vi = cell * 2 + 1;
       for (;;) {
         const old = Atomics.load(v, vi);
         const next = fn(old);
         if (next === old || Atomics.compareExchange(v, vi, old, next) === old) {
           if (this.#owned(base, tag)) return next;
-          break; // the cell was reclaimed for another key under us: redo
+          break; // reclaimed under us after all (a stall longer than the ttl): redo
         }
         if (Atomics.load(w, base + C_TAG) !== tag) break;
       }
@@ -140,9 +151,9 @@ export class KeyedTable {
       const t = Atomics.load(w, base + C_TAG);
       if (t !== TAG_BUSY) return t;
       if (Date.now() - start > BUSY_STEAL_MS) {
-        // The reclaimer died mid-way: finish its job as an empty cell.
-        Atomics.store(this.#v, base / 2 + 1, 0n);
-        Atomics.compareExchange(w, base + C_TAG, TAG_BUSY, 0);
+        // Its claimer died (or stalled) mid-way. Not back to empty: probes
+        // may already have gone past it. Dead is stale, so it gets reused.
+        Atomics.compareExchange(w, base + C_TAG, TAG_BUSY, TAG_DEAD);
       }
     }
   }
@@ -151,12 +162,11 @@ export class KeyedTable {
   #find(h: number, tag: number, ttlSec: number, claim: boolean): number {
     const w = this.#w;
     const mask = this.#mask;
-    const now = this.#nowSec();
     for (;;) {
+      const now = this.#nowSec();
       let candidate = -1;
       let candidateTag = 0;
-      let p = 0;
-      for (; p < MAX_PROBE; p++) {
+      for (let p = 0; p < MAX_PROBE; p++) {
         const cell = (h + p) & mask;
         const base = cell * C_WORDS;
         let t = Atomics.load(w, base + C_TAG);
@@ -169,7 +179,7 @@ export class KeyedTable {
           }
           break; // cells never go back to empty: the key is not further on
         }
-        if (candidate < 0 && Atomics.load(w, base + C_EXPIRES) - now < 0) {
+        if (candidate < 0 && (t === TAG_DEAD || Atomics.load(w, base + C_EXPIRES) - now < 0)) {
           candidate = cell;
           candidateTag = t;
         }
@@ -180,26 +190,17 @@ export class KeyedTable {
         return -1;
       }
       const base = candidate * C_WORDS;
-      if (candidateTag === 0) {
-        // Expiry first, so nobody sees the new tag with a stale time.
-        Atomics.store(w, base + C_EXPIRES, now + ttlSec);
-        const seen = Atomics.compareExchange(w, base + C_TAG, 0, tag);
-        if (seen === 0 || seen === tag) {
-          if (seen === 0) Atomics.add(this.#counters, Counter.tableCellsUsed, 1);
-          return candidate;
-        }
-        continue; // another key took it: probe again
-      }
-      // Reclaim a stale cell.
       if (Atomics.compareExchange(w, base + C_TAG, candidateTag, TAG_BUSY) !== candidateTag) continue;
-      if (Atomics.load(w, base + C_EXPIRES) - this.#nowSec() >= 0) {
-        Atomics.store(w, base + C_TAG, candidateTag); // its key came back meanwhile
+      const stale = candidateTag === 0 || candidateTag === TAG_DEAD || Atomics.load(w, base + C_EXPIRES) - now < 0;
+      if (!stale || this.#nowSec() !== now) {
+        // Its key came back, or the second turned since the probe: as it was, probe again.
+        Atomics.compareExchange(w, base + C_TAG, TAG_BUSY, candidateTag);
         continue;
       }
       Atomics.store(this.#v, candidate * 2 + 1, 0n);
       Atomics.store(w, base + C_EXPIRES, now + ttlSec);
-      Atomics.store(w, base + C_TAG, tag);
-      Atomics.add(this.#counters, Counter.tableReclaimed, 1);
+      if (Atomics.compareExchange(w, base + C_TAG, TAG_BUSY, tag) !== TAG_BUSY) continue; // declared dead meanwhile
+      Atomics.add(this.#counters, candidateTag === 0 ? Counter.tableCellsUsed : Counter.tableReclaimed, 1);
       return candidate;
     }
   }

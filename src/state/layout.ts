@@ -98,8 +98,10 @@ export const BREAKER_HALF_OPEN = 2;
 export const C_WORDS = 4;
 export const C_TAG = 0;
 export const C_EXPIRES = 1;
-/** Tag of a cell being reclaimed for another key. */
+/** Tag of a cell being claimed or reclaimed for a key. */
 export const TAG_BUSY = -1;
+/** Tag of a cell whose claimer stalled or died while it was busy: stale, free to reclaim. */
+export const TAG_DEAD = -2;
 
 export interface Capacity {
   targets: number;

@@ -127,8 +127,9 @@ export class ShmStore implements StateStore {
     const f = Atomics.load(T, t * T_WORDS + T_FLAGS);
     if (f === 0) return true;
     if ((f & (F_CHECK_DOWN | F_ADMIN_DOWN)) !== 0) return false;
-    // Only ejected: back in rotation once the ejection time is over.
-    if (this.now() - this.#tf[(t * T_WORDS) / 2 + T_F64_EJECT_UNTIL]! < 0) return false;
+    // Only ejected: back in rotation once the ejection time is over. Wrapping
+    // delta like every other time here: now() is 32-bit and wraps after 24.8 days.
+    if (((this.now() - this.#tf[(t * T_WORDS) / 2 + T_F64_EJECT_UNTIL]!) | 0) < 0) return false;
     Atomics.and(T, t * T_WORDS + T_FLAGS, ~F_EJECTED);
     return true;
   }
@@ -193,7 +194,7 @@ export class ShmStore implements StateStore {
     const T = this.#t;
     const b = t * T_WORDS;
     const f = Atomics.load(T, b + T_FLAGS);
-    const left = (f & F_EJECTED) !== 0 ? Math.max(0, Math.round(this.#tf[b / 2 + T_F64_EJECT_UNTIL]! - this.now())) : 0;
+    const left = (f & F_EJECTED) !== 0 ? Math.max(0, (this.#tf[b / 2 + T_F64_EJECT_UNTIL]! - this.now()) | 0) : 0;
     return {
       active: this.active(t),
       retrying: this.retrying(t),

@@ -84,6 +84,23 @@ describe('ShmStore targets', () => {
     assert.equal(at(seg, 0).recordOutcome(3, false, null), false, 'no policy, no ejection');
   });
 
+  test('healthy for a full max ejection time: the next ejection is back to the base time', () => {
+    const seg = segment();
+    const p: EjectPolicy = { consecutiveFailures: 1, baseEjectionMs: 10_000, maxEjectionMs: 30_000 };
+    at(seg, 0).recordOutcome(0, false, p); // ends at 10 s
+    assert.equal(at(seg, 11_000).usable(0), true);
+    at(seg, 11_000).recordOutcome(0, false, p); // second: 20 s, ends at 31 s
+    assert.equal(at(seg, 11_000).target(0).ejections, 2);
+    at(seg, 40_000).recordOutcome(0, true, p); // 9 s after: not yet
+    assert.equal(at(seg, 40_000).target(0).ejections, 2);
+    assert.equal(at(seg, 62_000).usable(0), true);
+    at(seg, 62_000).recordOutcome(0, true, p); // 31 s after the end: forgiven
+    assert.equal(at(seg, 62_000).target(0).ejections, 0);
+    at(seg, 63_000).recordOutcome(0, false, p);
+    const left = at(seg, 63_000).target(0).ejectedForMs;
+    assert.ok(left > 9_000 && left <= 10_000, `base time again, ${left} ms`);
+  });
+
   test('ejection expires in real time too', async () => {
     const s = new ShmStore(segment(), 0);
     s.recordOutcome(0, false, { consecutiveFailures: 1, baseEjectionMs: 30, maxEjectionMs: 30 });

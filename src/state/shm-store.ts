@@ -139,6 +139,15 @@ export class ShmStore implements StateStore {
     const b = t * T_WORDS;
     if (ok) {
       if (T[b + T_CONSEC_FAILS] !== 0) Atomics.store(T, b + T_CONSEC_FAILS, 0);
+      // Healthy for a full max ejection time since the last one ended: the
+      // next ejection starts again from the base time.
+      if (
+        policy !== null &&
+        T[b + T_EJECTIONS] !== 0 &&
+        ((this.now() - this.#tf[b / 2 + T_F64_EJECT_UNTIL]!) | 0) > policy.maxEjectionMs
+      ) {
+        Atomics.store(T, b + T_EJECTIONS, 0);
+      }
       return false;
     }
     Atomics.add(T, b + T_FAILURES, 1);

@@ -80,6 +80,7 @@ export class Supervisor {
   upstreams(): unknown {
     const store = this.#store;
     if (store === null) return [];
+    const checks = new Map((this.#health?.status() ?? []).map((c) => [c.slot, c]));
     return Object.values(this.#config.upstreams).map((u) => ({
       name: u.name,
       balancer: u.balancer,
@@ -101,6 +102,7 @@ export class Supervisor {
           consecutiveFailures: s.consecutiveFailures,
           requests: s.requests,
           failures: s.failures,
+          check: checkOf(checks.get(t.slot)),
         };
       }),
     }));
@@ -427,6 +429,12 @@ function needsRestart(a: ResolvedConfig, b: ResolvedConfig): boolean {
 }
 
 const READY_TIMEOUT_MS = 30_000;
+
+/** The active check's view of a target, for the admin read-out (null: no check). */
+function checkOf(c: ReturnType<HealthChecker['status']>[number] | undefined): unknown {
+  if (c === undefined) return null;
+  return { healthy: c.healthy, consecutive: c.consecutive, lastError: c.lastError, lastCheckAt: c.lastCheckAt };
+}
 
 /** Closing a SO_REUSEPORT listener resets its queued connections unless the kernel migrates them. */
 function warnMigrateReq(log: Logger): void {

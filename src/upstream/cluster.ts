@@ -54,21 +54,25 @@ export class Cluster {
 
   /**
    * A target in rotation, or null (503). `tried` holds targets a retry must
-   * avoid when it has a choice.
+   * avoid when it has a choice. The balancer is called once per pick: a
+   * second call would move a shared cursor twice.
    */
   pick(ctx: RequestContext, tried: readonly Target[] | null = null): Target | null {
     const t = this.targets;
     if (t.length === 0) return null;
-    let i: number;
-    if (tried === null) {
-      i = this.#balancer.pick(ctx, this.#healthy);
-      if (i < 0 && this.#panic) i = this.#balancer.pick(ctx, this.#any);
-    } else {
-      const fresh: Eligible = (k) => !tried.includes(t[k]!) && this.#healthy(k);
-      i = this.#balancer.pick(ctx, fresh);
-      if (i < 0) i = this.#balancer.pick(ctx, this.#healthy); // all tried: any healthy one again
-      if (i < 0 && this.#panic) i = this.#balancer.pick(ctx, this.#any);
+    let ok = this.#healthy;
+    if (this.#panic && !this.#some(ok)) ok = this.#any; // panic: none healthy, use them all
+    if (tried !== null) {
+      const base = ok;
+      const fresh: Eligible = (k) => !tried.includes(t[k]!) && base(k);
+      if (this.#some(fresh)) ok = fresh; // else: all tried, any eligible one again
     }
+    const i = this.#balancer.pick(ctx, ok);
     return i < 0 ? null : t[i]!;
+  }
+
+  #some(ok: Eligible): boolean {
+    for (let i = 0; i < this.targets.length; i++) if (ok(i)) return true;
+    return false;
   }
 }

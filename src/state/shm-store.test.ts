@@ -56,6 +56,15 @@ describe('ShmStore targets', () => {
     assert.ok(v > 2400 && v < 2500, `decayed to ${v}`);
   });
 
+  test('peak EWMA decays when read: a slow target with no traffic looks cheaper with time', () => {
+    const seg = segment();
+    at(seg, 0).recordLatency(0, 5_000_000); // one 5 s answer
+    assert.equal(at(seg, 0).ewmaUs(0), 5_000_000);
+    const later = at(seg, 20_000).ewmaUs(0); // two time constants later: e^-2
+    assert.ok(later > 600_000 && later < 750_000, `decayed to ${later}`);
+    assert.equal(at(seg, 20_000).target(0).ewmaUs, later, 'the admin read-out shows the same');
+  });
+
   test('passive ejection: growing, capped times, and back in rotation when over', () => {
     const seg = segment();
     const p: EjectPolicy = { consecutiveFailures: 3, baseEjectionMs: 10_000, maxEjectionMs: 30_000 };

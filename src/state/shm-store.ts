@@ -102,8 +102,16 @@ export class ShmStore implements StateStore {
     return n > 0 ? n : 0;
   }
 
+  /**
+   * Decayed to now (Finagle's peak EWMA decays on read): a target that was
+   * once slow and then got no traffic must look cheaper again with time, or
+   * P2C would never send it the request that shows it recovered.
+   */
   ewmaUs(t: number): number {
-    return Atomics.load(this.#t, t * T_WORDS + T_EWMA_US);
+    const v = Atomics.load(this.#t, t * T_WORDS + T_EWMA_US);
+    if (v === 0) return 0;
+    const dt = (this.now() - Atomics.load(this.#t, t * T_WORDS + T_EWMA_STAMP)) | 0;
+    return dt > 0 ? Math.max(1, Math.round(v * Math.exp(-dt / EWMA_TAU_MS))) : v;
   }
 
   recordLatency(t: number, us: number): void {
@@ -207,7 +215,7 @@ export class ShmStore implements StateStore {
     return {
       active: this.active(t),
       retrying: this.retrying(t),
-      ewmaUs: Atomics.load(T, b + T_EWMA_US),
+      ewmaUs: this.ewmaUs(t),
       flags: f,
       consecutiveFailures: Atomics.load(T, b + T_CONSEC_FAILS),
       ejections: Atomics.load(T, b + T_EJECTIONS),
@@ -229,22 +237,27 @@ export class ShmStore implements StateStore {
     for (;;) {
       const s = Atomics.load(U, b + U_BREAKER);
       if (s === BREAKER_CLOSED) return ADMIT;
-      const since = (this.now() - Atomics.load(U, b + U_OPENED_AT)) | 0;
+      const at = Atomics.load(U, b + U_OPENED_AT);
+      const since = (this.now() - at) | 0;
       if (s === BREAKER_OPEN) {
         if (since < p.openMs) return p.openMs - since;
-        // Cool-down over: half-open, with fresh trial counts set first.
-        Atomics.store(U, b + U_TRIALS, 0);
-        Atomics.store(U, b + U_TRIAL_OKS, 0);
-        Atomics.store(U, b + U_OPENED_AT, this.now());
-        Atomics.compareExchange(U, b + U_BREAKER, BREAKER_OPEN, BREAKER_HALF_OPEN);
+        // Cool-down over: half-open, with fresh trial counts set first. Only
+        // the one process that moves the open time on does it: two resetting
+        // at once could zero the trial count after the other had admitted a
+        // trial (more trials than halfOpenRequests).
+        if (Atomics.compareExchange(U, b + U_OPENED_AT, at, this.now()) === at) {
+          Atomics.store(U, b + U_TRIALS, 0);
+          Atomics.store(U, b + U_TRIAL_OKS, 0);
+          Atomics.compareExchange(U, b + U_BREAKER, BREAKER_OPEN, BREAKER_HALF_OPEN);
+        }
         continue;
       }
       // Half-open: a bounded number of trials. Trials lost with a dead worker
-      // would keep it half-open for ever: start over after another cool-down.
-      if (since > 2 * p.openMs + 1000) {
+      // would keep it half-open for ever: start over after another cool-down
+      // (again only the process that moves the time on resets the counts).
+      if (since > 2 * p.openMs + 1000 && Atomics.compareExchange(U, b + U_OPENED_AT, at, this.now()) === at) {
         Atomics.store(U, b + U_TRIALS, 0);
         Atomics.store(U, b + U_TRIAL_OKS, 0);
-        Atomics.store(U, b + U_OPENED_AT, this.now());
       }
       if (Atomics.add(U, b + U_TRIALS, 1) < p.halfOpenRequests) return ADMIT_TRIAL;
       return Math.max(1, Math.min(p.openMs, 1000));

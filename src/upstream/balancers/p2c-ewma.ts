@@ -6,6 +6,13 @@ import type { StateStore } from '../../state/store.js';
 import type { Balancer, BalancedTarget, Eligible } from './balancer.js';
 import { scan } from './balancer.js';
 
+/**
+ * Cost of a target with no latency sample yet that already has requests in
+ * flight (Finagle's Penalty): it takes one probe at a time until its first
+ * answer, instead of every request while that answer is pending.
+ */
+const PENALTY_US = 2 ** 31;
+
 export class P2cEwma implements Balancer {
   readonly #targets: readonly BalancedTarget[];
   readonly #store: StateStore;
@@ -17,14 +24,17 @@ export class P2cEwma implements Balancer {
 
   #cost(i: number): number {
     const t = this.#targets[i]!;
-    // No sample yet counts as fast, so a new target gets tried.
-    const ewma = this.#store.ewmaUs(t.slot) || 1;
-    return (ewma * (this.#store.active(t.slot) + 1)) / t.weight;
+    const active = this.#store.active(t.slot);
+    const ewma = this.#store.ewmaUs(t.slot);
+    // No sample yet: free while idle, so a new target gets tried, but only
+    // one request at a time (the in-flight count is shared by all workers).
+    if (ewma === 0) return active === 0 ? 0 : (PENALTY_US * active) / t.weight;
+    return (ewma * (active + 1)) / t.weight;
   }
 
   pick(_ctx: unknown, ok: Eligible): number {
     const n = this.#targets.length;
-    if (n === 1) return ok(0) ? 0 : -1;
+    if (n <= 1) return n === 1 && ok(0) ? 0 : -1;
     let a = (Math.random() * n) | 0;
     let b = (Math.random() * (n - 1)) | 0;
     if (b >= a) b++;

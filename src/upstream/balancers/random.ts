@@ -15,6 +15,7 @@ export class WeightedRandom implements Balancer {
 
   pick(_ctx: unknown, ok: Eligible): number {
     const c = this.#cumulative;
+    if (c.length === 0) return -1;
     const r = Math.random() * this.#total;
     let i = 0;
     while (i < c.length - 1 && c[i]! <= r) i++;

@@ -16,5 +16,6 @@ export function createLogger(level: string, name: string): Logger {
 
 /** Access log lines go through an async, buffered destination (flushed on exit). */
 export function createAccessLogger(): Logger {
-  return pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  // The worker's pid on every line: which worker served a request.
+  return pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
 }

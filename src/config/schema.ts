@@ -200,7 +200,8 @@ export const Retry = Type.Object(
     on: Type.Optional(
       Type.Array(Type.Union(RetryConditions.map((c) => Type.Literal(c))), {
         minItems: 1,
-        description: 'When to retry (default connect-failure, reset, gateway-error = 502/503/504)',
+        description:
+          'When to retry: connect-failure, reset (before headers), timeout (per-try or headers timeout), gateway-error (502/503/504 answers, and the three errors before), 5xx (any 5xx, and the errors). Default: connect-failure, reset, gateway-error',
       }),
     ),
     statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { description: 'Further response statuses to retry on' })),

@@ -301,6 +301,12 @@ export class ShmStore implements StateStore {
     }
   }
 
+  breakerRelease(u: number): void {
+    const U = this.#u;
+    const b = u * U_WORDS;
+    if (Atomics.load(U, b + U_BREAKER) === BREAKER_HALF_OPEN && Atomics.load(U, b + U_TRIALS) > 0) Atomics.sub(U, b + U_TRIALS, 1);
+  }
+
   #open(b: number, from: number): void {
     const U = this.#u;
     Atomics.store(U, b + U_OPENED_AT, this.now());

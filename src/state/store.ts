@@ -79,6 +79,8 @@ export interface StateStore {
   nextCursor(upstream: number): number;
   breakerAdmit(upstream: number, policy: BreakerPolicy): number;
   breakerRecord(upstream: number, policy: BreakerPolicy, ok: boolean, trial: boolean): void;
+  /** Gives back a half-open trial that never got an outcome (client gone, no target). */
+  breakerRelease(upstream: number): void;
   breaker(upstream: number): BreakerSnapshot;
   resetUpstream(upstream: number): void;
 

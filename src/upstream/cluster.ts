@@ -67,7 +67,7 @@ export class Cluster {
       const fresh: Eligible = (k) => !tried.includes(t[k]!) && base(k);
       if (this.#some(fresh)) ok = fresh; // else: all tried, any eligible one again
     }
-    const i = this.#balancer.pick(ctx, ok);
+    const i = this.#balancer.pick(ctx, ok, tried !== null);
     return i < 0 ? null : t[i]!;
   }
 

@@ -32,6 +32,29 @@ class TimeoutError extends Error {
   readonly code = 'WICKET_ERR_UPSTREAM_TIMEOUT';
 }
 
+/** A try's own time to headers ran out (the route's total time did not). */
+class TryTimeoutError extends TimeoutError {}
+
+/**
+ * Retry conditions. Errors: connect-failure (refused, unreachable, connect
+ * timeout), reset (closed before headers), timeout (per-try or headers
+ * timeout). Responses: gateway-error = 502/503/504, and it also covers the
+ * three errors above (each would reach the client as a 502 or 504); 5xx =
+ * any 5xx, and the errors too.
+ */
+function retryWanted(p: ResolvedRetry, status: number, code: ErrorCode | null, err: Error | null): boolean {
+  const on = p.on;
+  const broad = on.includes('5xx') || on.includes('gateway-error');
+  if (code === null) {
+    return on.includes('5xx') || (on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) || p.statuses.includes(status);
+  }
+  const connect = code === 'WICKET_ERR_UPSTREAM_CONNECT' || (err as { code?: string } | null)?.code === 'UND_ERR_CONNECT_TIMEOUT';
+  if (connect) return broad || on.includes('connect-failure');
+  if (code === 'WICKET_ERR_UPSTREAM_RESET') return broad || on.includes('reset');
+  if (code === 'WICKET_ERR_UPSTREAM_TIMEOUT') return broad || on.includes('timeout');
+  return false;
+}
+
 class ClientAbortError extends Error {
   readonly code = 'WICKET_ERR_CLIENT_ABORTED';
 }
@@ -127,6 +150,7 @@ export class ProxyCall implements SinkListener {
     }
     const target = cluster.pick(ctx, this.#tried);
     if (target === null) {
+      if (trial) store.breakerRelease(cluster.slot);
       store.count('noTarget');
       return this.#localFail('WICKET_ERR_NO_TARGET');
     }
@@ -166,7 +190,7 @@ export class ProxyCall implements SinkListener {
     cluster.store.recordLatency(a.target.slot, (performance.now() - a.startedAt) * 1000);
     const failed = status >= 500;
     this.#record(a, !failed, failed && !cluster.eject5xx);
-    if (failed && this.#mayRetry(status, null)) {
+    if (failed && this.#mayRetry(status, null, null)) {
       this.#retry(a);
       return true;
     }
@@ -208,6 +232,8 @@ export class ProxyCall implements SinkListener {
     const sink = this.#sink;
     const ctx = this.#ctx;
     if (err instanceof ClientAbortError || sink.aborted) {
+      const c = this.#route!.cluster;
+      if (a.trial && !a.recorded) c.store.breakerRelease(c.slot);
       this.#finished = true;
       ctx.body?.destroy();
       ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
@@ -216,7 +242,7 @@ export class ProxyCall implements SinkListener {
     }
     const code = upstreamErrorCode(err);
     this.#record(a, false, false);
-    if (!sink.started && this.#mayRetry(0, code)) return this.#retry(a);
+    if (!sink.started && this.#mayRetry(0, code, err)) return this.#retry(a);
     this.#finished = true;
     // Before any reply: destroying a paused body resumes its uWS response,
     // which must not happen after that response ended.
@@ -252,24 +278,15 @@ export class ProxyCall implements SinkListener {
     if (a.retry) store.retryEnd(a.target.slot);
   }
 
-  /** Whether a failed try (a 5xx `status`, or an error `code`) may be tried again. */
-  #mayRetry(status: number, code: ErrorCode | null): boolean {
+  /** Whether a failed try (a 5xx `status`, or an error `code`/`err`) may be tried again. */
+  #mayRetry(status: number, code: ErrorCode | null, err: Error | null): boolean {
     const p = this.#route!.retry;
     const ctx = this.#ctx;
     if (p === null || this.#expired || this.#sink.aborted || ctx.attempts > p.attempts) return false;
     // A streamed request body can't be sent twice.
     if (ctx.body !== null) return false;
     if (!p.nonIdempotent && !IDEMPOTENT.has(ctx.method)) return false;
-    let wanted = false;
-    if (code === null) {
-      wanted =
-        p.on.includes('5xx') ||
-        (p.on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) ||
-        p.statuses.includes(status);
-    } else if (code === 'WICKET_ERR_UPSTREAM_CONNECT') wanted = p.on.includes('connect-failure');
-    else if (code === 'WICKET_ERR_UPSTREAM_RESET') wanted = p.on.includes('reset');
-    else if (code === 'WICKET_ERR_UPSTREAM_TIMEOUT') wanted = p.on.includes('timeout');
-    if (!wanted) return false;
+    if (!retryWanted(p, status, code, err)) return false;
     // Budget: retries in flight stay under a share of the upstream's live requests.
     const c = this.#route!.cluster;
     let live = 0;
@@ -348,8 +365,8 @@ export class ProxyCall implements SinkListener {
   tryTimeout(a: Attempt): void {
     a.timer = null;
     if (a !== this.#current) return;
-    if (a.abort !== null) a.abort(new TimeoutError('try timeout'));
-    else this.onError(a, new TimeoutError('try timeout'));
+    if (a.abort !== null) a.abort(new TryTimeoutError('try timeout'));
+    else this.onError(a, new TryTimeoutError('try timeout'));
   }
 
   #finish(): void {

@@ -14,7 +14,12 @@ export interface BalancedTarget {
 export type Eligible = (index: number) => boolean;
 
 export interface Balancer {
-  pick(ctx: RequestContext, ok: Eligible): number;
+  /**
+   * `retry`: a pick for a retry. Cursor-based balancers then start at random
+   * rather than move the shared cursor: a retry taking the next turn would
+   * put every request's first try back on the same target.
+   */
+  pick(ctx: RequestContext, ok: Eligible, retry?: boolean): number;
 }
 
 /** First eligible index from `start` on, wrapping; -1 when none. */

@@ -14,7 +14,8 @@ export class RoundRobin implements Balancer {
     this.#slot = upstreamSlot;
   }
 
-  pick(_ctx: unknown, ok: Eligible): number {
-    return scan(this.#n, this.#store.nextCursor(this.#slot) % this.#n, ok);
+  pick(_ctx: unknown, ok: Eligible, retry = false): number {
+    const start = retry ? (Math.random() * this.#n) | 0 : this.#store.nextCursor(this.#slot) % this.#n;
+    return scan(this.#n, start, ok);
   }
 }

@@ -40,10 +40,10 @@ export class WeightedRoundRobin implements Balancer {
     this.#slot = upstreamSlot;
   }
 
-  pick(_ctx: unknown, ok: Eligible): number {
+  pick(_ctx: unknown, ok: Eligible, retry = false): number {
     const seq = this.#seq;
     const n = seq.length;
-    const start = this.#store.nextCursor(this.#slot) % n;
+    const start = retry ? (Math.random() * n) | 0 : this.#store.nextCursor(this.#slot) % n;
     for (let k = 0; k < n; k++) {
       const i = seq[(start + k) % n]!;
       if (ok(i)) return i;

@@ -43,6 +43,11 @@ const char* ErrnoName(int e) {
     case ENOSPC: return "ENOSPC";
     case EMFILE: return "EMFILE";
     case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EPERM: return "EPERM";
+    case EBUSY: return "EBUSY";
+    case EFBIG: return "EFBIG";
+    case EINTR: return "EINTR";
+    case ENODEV: return "ENODEV";
     default: return "EIO";
   }
 }
@@ -77,13 +82,17 @@ void Unmap(void* data, size_t length, void*) {
   if (data != nullptr && length > 0) munmap(data, length);
 }
 
-// Maps `fd` (length bytes) and hands it to V8 as a SharedArrayBuffer.
-void Wrap(const FunctionCallbackInfo<Value>& args, int fd, size_t length, const std::string& name) {
+// Maps `fd` (length bytes) and hands it to V8 as a SharedArrayBuffer. A
+// failed mapping of an object we just created removes it again.
+void Wrap(const FunctionCallbackInfo<Value>& args, int fd, size_t length, const std::string& name, bool created) {
   Isolate* isolate = args.GetIsolate();
   void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   int err = errno;
   close(fd);
-  if (p == MAP_FAILED) return Throw(isolate, "mmap " + name, err);
+  if (p == MAP_FAILED) {
+    if (created) shm_unlink(name.c_str());
+    return Throw(isolate, "mmap " + name, err);
+  }
   std::unique_ptr<BackingStore> store = SharedArrayBuffer::NewBackingStore(p, length, Unmap, nullptr);
   args.GetReturnValue().Set(SharedArrayBuffer::New(isolate, std::move(store)));
 }
@@ -110,7 +119,15 @@ void Create(const FunctionCallbackInfo<Value>& args) {
     shm_unlink(name.c_str());
     return Throw(isolate, "ftruncate " + name, err);
   }
-  Wrap(args, fd, length, name);
+  // tmpfs reserves nothing on ftruncate: without this, a full /dev/shm would
+  // show up later as SIGBUS in whichever worker first touches a page.
+  int rc = posix_fallocate(fd, 0, static_cast<off_t>(length));
+  if (rc != 0) {
+    close(fd);
+    shm_unlink(name.c_str());
+    return Throw(isolate, "posix_fallocate " + name + " (is /dev/shm big enough?)", rc);
+  }
+  Wrap(args, fd, length, name, true);
 }
 
 void Attach(const FunctionCallbackInfo<Value>& args) {
@@ -129,7 +146,7 @@ void Attach(const FunctionCallbackInfo<Value>& args) {
     close(fd);
     return Throw(isolate, "attach " + name + " (object too small)", EINVAL);
   }
-  Wrap(args, fd, static_cast<size_t>(st.st_size), name);
+  Wrap(args, fd, static_cast<size_t>(st.st_size), name, false);
 }
 
 void Unlink(const FunctionCallbackInfo<Value>& args) {

@@ -181,7 +181,7 @@ async function assertIdle(gw: Gateway): Promise<void> {
 
 // --- upstreams -----------------------------------------------------------------
 
-type Mode = 'ok' | 'fail' | 'alternate' | 'e503' | 'slow' | 'hold';
+type Mode = 'ok' | 'fail' | 'alternate' | 'e503' | 'slow' | 'hold' | 'read';
 
 /** A real upstream whose behaviour a test switches; answers carry its name. */
 interface Server {
@@ -224,6 +224,9 @@ async function server(name: string, mode: Mode, log?: string[]): Promise<Server>
     switch (s.mode) {
       case 'ok':
         return answer(res, 200, name);
+      case 'read': // answers once the whole request body arrived
+        req.on('end', () => answer(res, 200, name));
+        return;
       case 'fail':
         return answer(res, 500, `${name} failed`);
       case 'alternate':
@@ -454,8 +457,10 @@ describe('passive outlier detection', { timeout: 90_000 }, () => {
   let b2: Server;
   let a3: Server;
   let b3: Server;
+  let c1: Server;
 
   before(async () => {
+    c1 = await server('c1', 'read');
     a = await server('a', 'ok');
     b = await server('b', 'ok');
     b2 = await server('b2', 'ok');
@@ -476,7 +481,12 @@ describe('passive outlier detection', { timeout: 90_000 }, () => {
     balancer: round-robin
     targets: [{ url: "${a3.url}" }, { url: "${b3.url}" }]
     outlierDetection: { consecutiveFailures: 2, on5xx: false, baseEjectionMs: 60000 }
+  odc:
+    targets: [{ url: "${c1.url}" }]
+    outlierDetection: { consecutiveFailures: 2, baseEjectionMs: 60000 }
+    circuitBreaker: { consecutiveFailures: 2, failureRatio: 0, openMs: 60000 }
 routes:
+  - { name: odc, match: { path: "/odc/*" }, upstream: odc, maxBodyBytes: 100 }
   - { name: od, match: { path: "/od/*" }, upstream: od }
   - { name: odr, match: { path: "/odr/*" }, upstream: odr }
   - { name: od5, match: { path: "/od5/*" }, upstream: od5 }
@@ -487,7 +497,28 @@ routes:
 
   after(async () => {
     await gw?.stop();
-    await Promise.all([a, b, b2, a3, b3].map((s) => s?.up.close()));
+    await Promise.all([a, b, b2, a3, b3, c1].map((s) => s?.up.close()));
+  });
+
+  test("a client's own failure (a chunked upload over the limit) neither ejects the target nor opens the circuit", async () => {
+    const upload = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: gw.port, path: '/odc/up', method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        req.on('error', reject);
+        req.write('x'.repeat(80));
+        setTimeout(() => req.end('y'.repeat(400)), 20); // streamed past the limit after the upstream call began
+      });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push(await upload().catch(() => 0));
+    assert.ok(statuses.every((x) => x === 413 || x === 0), `uploads over the limit: ${statuses.join(',')}`);
+    const u = await upstream(gw, 'odc');
+    assert.equal(u.targets[0]!.down.ejected, false);
+    assert.equal(u.targets[0]!.failures, 0);
+    assert.equal(u.circuit?.state, 'closed');
+    assert.equal((await send(gw, '/odc/x')).status, 200);
   });
 
   /** Sends GETs until `s` has seen `n` more requests; returns the replies. */

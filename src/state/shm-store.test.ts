@@ -217,6 +217,19 @@ describe('ShmStore breaker', () => {
     assert.equal(at(seg, 10_200).breakerAdmit(0, p), ADMIT_TRIAL);
   });
 
+  test('a trial given back frees its slot, however many were refused meanwhile', () => {
+    const seg = segment();
+    const p = { ...base, failureRatio: 0, consecutiveFailures: 1 }; // halfOpenRequests 2
+    record(at(seg, 0), p, 'x');
+    const s = at(seg, 5_100);
+    assert.equal(s.breakerAdmit(0, p), ADMIT_TRIAL);
+    assert.equal(s.breakerAdmit(0, p), ADMIT_TRIAL);
+    for (let i = 0; i < 10; i++) assert.ok(s.breakerAdmit(0, p) > 0);
+    s.breakerRelease(0);
+    assert.equal(s.breakerAdmit(0, p), ADMIT_TRIAL, 'the slot given back is a real one');
+    assert.ok(s.breakerAdmit(0, p) > 0);
+  });
+
   test('trials lost with a dead worker do not keep it half-open for ever', () => {
     const seg = segment();
     const p = { ...base, failureRatio: 0, consecutiveFailures: 1, halfOpenRequests: 1 };

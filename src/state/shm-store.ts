@@ -127,7 +127,7 @@ export class ShmStore implements StateStore {
       const next = old === 0 || sample > old ? sample : Math.round(old * w + sample * (1 - w));
       if (next === old || Atomics.compareExchange(T, i, old, next) === old) break;
     }
-    Atomics.store(T, t * T_WORDS + T_EWMA_STAMP, now);
+    if (T[t * T_WORDS + T_EWMA_STAMP] !== now) Atomics.store(T, t * T_WORDS + T_EWMA_STAMP, now);
   }
 
   usable(t: number): boolean {
@@ -138,7 +138,8 @@ export class ShmStore implements StateStore {
     // Only ejected: back in rotation once the ejection time is over. Wrapping
     // delta like every other time here: now() is 32-bit and wraps after 24.8 days.
     if (((this.now() - this.#tf[(t * T_WORDS) / 2 + T_F64_EJECT_UNTIL]!) | 0) < 0) return false;
-    Atomics.and(T, t * T_WORDS + T_FLAGS, ~F_EJECTED);
+    // From the flags we read: a re-ejection made since then is not undone.
+    Atomics.compareExchange(T, t * T_WORDS + T_FLAGS, f, f & ~F_EJECTED);
     return true;
   }
 
@@ -259,7 +260,10 @@ export class ShmStore implements StateStore {
         Atomics.store(U, b + U_TRIALS, 0);
         Atomics.store(U, b + U_TRIAL_OKS, 0);
       }
-      if (Atomics.add(U, b + U_TRIALS, 1) < p.halfOpenRequests) return ADMIT_TRIAL;
+      // Counted only when admitted, so a trial given back frees a real slot.
+      for (let n = Atomics.load(U, b + U_TRIALS); n < p.halfOpenRequests; n = Atomics.load(U, b + U_TRIALS)) {
+        if (Atomics.compareExchange(U, b + U_TRIALS, n, n + 1) === n) return ADMIT_TRIAL;
+      }
       return Math.max(1, Math.min(p.openMs, 1000));
     }
   }

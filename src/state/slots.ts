@@ -1,9 +1,10 @@
 // Which shared-state slot belongs to which upstream and target. The
 // supervisor owns this map for its whole life: the same upstream + URL keeps
-// its slot across reloads (its counts, health and admin marks stay), a new
-// one takes the slot freed longest ago (its health and history are zeroed;
-// in-flight counts are left to drain, since requests from the previous
-// config may still end on it).
+// its slot across reloads (its counts, health and admin marks stay). A new
+// one takes a never-used slot while there are any, else the slot freed
+// longest ago (health and history zeroed; in-flight counts left to drain):
+// requests of the previous config may still end on a freed slot, so it is
+// reused as late as possible.
 import type { ResolvedConfig } from '../config/load.js';
 import type { StateStore } from './store.js';
 
@@ -25,7 +26,7 @@ export class SlotMap {
     }
     for (const k of want) {
       if (this.#slots.has(k)) continue;
-      const s = this.#free.length > 0 ? this.#free.shift()! : this.#next < this.capacity ? this.#next++ : -1;
+      const s = this.#next < this.capacity ? this.#next++ : this.#free.length > 0 ? this.#free.shift()! : -1;
       if (s < 0) throw new Error(`no shared-state slot left (capacity ${this.capacity})`);
       this.#slots.set(k, s);
       onNew(s);

@@ -301,6 +301,13 @@ export class Supervisor {
       return;
     }
     const prev = this.#config;
+    // The running segment's room counts, not the new file's `state` (read at start).
+    const room = roomError(next, this.#segment!);
+    if (room !== null) {
+      this.#log.error({ errors: [room] }, 'config reload refused; running config kept');
+      sdNotify('READY=1', 'STATUS=reload refused: no room in shared memory');
+      return;
+    }
     assignSlots(next, this.#targetSlots!, this.#upstreamSlots!, this.#store!);
     this.#config = next;
     this.#version++;
@@ -429,6 +436,16 @@ function needsRestart(a: ResolvedConfig, b: ResolvedConfig): boolean {
 }
 
 const READY_TIMEOUT_MS = 30_000;
+
+/** Whether `config` fits the running segment's slots (assignment can then not fail). */
+function roomError(config: ResolvedConfig, segment: Segment): string | null {
+  const ups = Object.values(config.upstreams);
+  const targets = ups.reduce((n, u) => n + u.targets.length, 0);
+  const l = segment.layout;
+  if (targets > l.targets) return `upstreams: ${targets} targets in all, more than the running shared memory holds (${l.targets}; state.targets applies at the next start)`;
+  if (ups.length > l.upstreams) return `upstreams: ${ups.length} upstreams, more than the running shared memory holds (${l.upstreams}; state.upstreams applies at the next start)`;
+  return null;
+}
 
 /** The active check's view of a target, for the admin read-out (null: no check). */
 function checkOf(c: ReturnType<HealthChecker['status']>[number] | undefined): unknown {

@@ -64,6 +64,14 @@ class RetryAbort extends Error {
   readonly code = 'WICKET_ERR_RETRY';
 }
 
+/** Errors that say something about the upstream (outlier detection, breaker). */
+const UPSTREAM_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'WICKET_ERR_UPSTREAM_CONNECT',
+  'WICKET_ERR_UPSTREAM_RESET',
+  'WICKET_ERR_UPSTREAM_TIMEOUT',
+  'WICKET_ERR_UPSTREAM_PROTOCOL',
+]);
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** One try against one target: forwards the client's callbacks to its call. */
@@ -241,7 +249,12 @@ export class ProxyCall implements SinkListener {
       return this.#finish();
     }
     const code = upstreamErrorCode(err);
-    this.#record(a, false, false);
+    if (UPSTREAM_FAULTS.has(code)) this.#record(a, false, false);
+    else if (a.trial && !a.recorded) {
+      // The client's fault (body too large, bad bytes): no verdict on the upstream.
+      const c = this.#route!.cluster;
+      c.store.breakerRelease(c.slot);
+    }
     if (!sink.started && this.#mayRetry(0, code, err)) return this.#retry(a);
     this.#finished = true;
     // Before any reply: destroying a paused body resumes its uWS response,

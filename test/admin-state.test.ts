@@ -114,8 +114,8 @@ function workerOf(u: Upstream, i: number, pids: string[]): string | undefined {
   return pids.filter((p) => id.startsWith(p)).sort((x, y) => y.length - x.length)[0];
 }
 
-test('GET /upstreams and GET /state need the token', async () => {
-  for (const path of ['/upstreams', '/state']) {
+test('GET /upstreams, GET /state and GET /metrics need the token', async () => {
+  for (const path of ['/upstreams', '/state', '/metrics']) {
     const anon = await admin(path, { token: null });
     assert.equal(anon.status, 401, path);
     assert.match(anon.headers.get('www-authenticate') ?? '', /^Bearer/);
@@ -236,6 +236,22 @@ test('GET /state returns the gateway-wide counters', async () => {
     assert.ok((counters[k] as number) >= 0, k);
   }
   for (const [k, v] of Object.entries(counters)) assert.ok(Number.isInteger(v), `${k} = ${String(v)}`);
+});
+
+test('GET /metrics: Prometheus text read from shared memory', async () => {
+  for (let i = 0; i < 4; i++) assert.equal((await get('/svc/m')).status, 200);
+  const r = await admin('/metrics');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await r.text();
+  for (const target of [a.url, b.url]) {
+    assert.ok(text.includes(`wicket_upstream_target_active{upstream="svc",target="${target}"} 0`), text);
+    assert.ok(text.includes(`wicket_upstream_target_healthy{upstream="svc",target="${target}"} 1`), text);
+    assert.match(text, new RegExp(`wicket_upstream_target_latency_ewma_seconds\\{upstream="svc",target="${target}"\\} [0-9.e-]+`));
+  }
+  assert.match(text, /^wicket_circuit_state\{upstream="guarded"\} 0$/m);
+  assert.match(text, /^wicket_state_table_full_total 0$/m);
+  assert.match(text, /^wicket_upstream_retries_total \d+$/m);
 });
 
 test('after everything, nothing is in flight', async () => {

@@ -15,6 +15,8 @@ export interface AdminTarget {
   upstreams(): unknown;
   /** Gateway-wide shared counters. */
   stateCounters(): unknown;
+  /** Prometheus text exposition and its content type. */
+  metrics(): Promise<{ contentType: string; body: string }>;
   /** Marks a target down (or back up) by hand; false when there is no such target. */
   setTargetDown(upstream: string, index: number, down: boolean): boolean;
 }
@@ -57,6 +59,16 @@ export class AdminServer {
       }
       if (url.pathname === '/upstreams' && req.method === 'GET') {
         return json(200, { configVersion: target.version, upstreams: target.upstreams() });
+      }
+      if (url.pathname === '/metrics' && req.method === 'GET') {
+        target.metrics().then(
+          (m) => {
+            res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.body), 'cache-control': 'no-store' });
+            res.end(m.body);
+          },
+          () => json(500, { error: { code: 'WICKET_ERR_INTERNAL', message: 'metrics unavailable' } }),
+        );
+        return;
       }
       if (url.pathname === '/state' && req.method === 'GET') {
         return json(200, { counters: target.stateCounters() });

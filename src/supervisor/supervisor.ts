@@ -16,6 +16,8 @@ import { ShmStore } from '../state/shm-store.js';
 import { F_ADMIN_DOWN, F_CHECK_DOWN, F_EJECTED } from '../state/layout.js';
 import { SlotMap, assignSlots } from '../state/slots.js';
 import { HealthChecker } from '../health/active-checks.js';
+import { stateMetrics } from '../observability/state-metrics.js';
+import type { Registry } from 'prom-client';
 
 /** Per-worker columns in the segment: room for a full rolling restart of the largest pool. */
 const WORKER_SLOTS = 2 * 256 + 8;
@@ -55,6 +57,8 @@ export class Supervisor {
   #targetSlots: SlotMap | null = null;
   #upstreamSlots: SlotMap | null = null;
   #health: HealthChecker | null = null;
+  #metrics: Registry | null = null;
+  #watch: NodeJS.Timeout | null = null;
   /** Columns of the segment in use by live workers. */
   readonly #columns = new Set<number>();
 
@@ -139,6 +143,20 @@ export class Supervisor {
     assignSlots(this.#config, this.#targetSlots, this.#upstreamSlots, this.#store);
     this.#health = new HealthChecker(this.#store, this.#log);
     this.#health.update(this.#config);
+    this.#metrics = stateMetrics(this.#store, () => this.#config);
+    // A full keyed table is answered per key without state: say so in the log too.
+    let full = 0;
+    this.#watch = setInterval(() => {
+      const now = this.#store!.counters().tableFull;
+      if (now !== full) this.#log.warn({ refused: now - full, cells: st.tableCells }, 'keyed table full for some keys (state.tableCells)');
+      full = now;
+    }, 10_000);
+    this.#watch.unref();
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    if (this.#metrics === null) return { contentType: 'text/plain', body: '' };
+    return { contentType: this.#metrics.contentType, body: await this.#metrics.metrics() };
   }
 
   #takeColumn(): number {
@@ -410,6 +428,7 @@ export class Supervisor {
     const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     await Promise.all(live.map((w) => this.#retire(w)));
     this.#health?.stop();
+    if (this.#watch !== null) clearInterval(this.#watch);
     await this.#admin?.close();
     if (this.#segment !== null) {
       try {

@@ -20,6 +20,8 @@ export type {
   ResolvedHealthCheck,
   ResolvedBreaker,
   ResolvedOutlier,
+  ResolvedLimit,
+  ResolvedRouteRateLimit,
 } from './resolve.js';
 
 type Env = Record<string, string | undefined>;

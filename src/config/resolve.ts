@@ -9,6 +9,7 @@ import {
   type Config,
   type LogLevelName,
   type RetryCondition,
+  type RateLimitAlgorithm,
   type RouteConfig,
   type StringMatchConfig,
   type UpstreamConfig,
@@ -48,6 +49,29 @@ export interface ResolvedBreaker {
   windowMs: number;
   openMs: number;
   halfOpenRequests: number;
+}
+
+export interface ResolvedLimit {
+  /** route/name: stable across reloads, the key space of this limit. */
+  id: string;
+  name: string;
+  algorithm: RateLimitAlgorithm;
+  limit: number;
+  windowMs: number;
+  burst: number;
+  /** Lower-case parts: ip, route, consumer, header:name. */
+  key: string[];
+  cost: number;
+  costHeader?: string;
+  tier: 'local' | 'global';
+  onRedisFailure: 'open' | 'closed';
+  localShare: number;
+  exempt: { ips: string[]; consumers: string[]; headers: Record<string, string> };
+}
+
+export interface ResolvedRouteRateLimit {
+  headers: 'draft' | 'legacy' | 'both' | 'none';
+  limits: ResolvedLimit[];
 }
 
 export interface ResolvedRetry {
@@ -109,6 +133,7 @@ export interface ResolvedRoute {
   maxBodyBytes: number;
   timeoutMs?: number;
   retry?: ResolvedRetry;
+  rateLimit?: ResolvedRouteRateLimit;
 }
 
 export interface ResolvedConfig {
@@ -123,6 +148,12 @@ export interface ResolvedConfig {
   };
   supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number };
   state: { name: string; targets: number; upstreams: number; tableCells: number };
+  rateLimit: {
+    trustedProxies: string[];
+    ipv6PrefixLength: number;
+    consumerHeader: string;
+    redis?: { url: string; deadlineMs: number; keyPrefix: string };
+  };
   upstreams: Record<string, ResolvedUpstream>;
   routes: ResolvedRoute[];
   source: { file: string; loadedAt: string };
@@ -200,6 +231,31 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
     maxBodyBytes: r.maxBodyBytes ?? maxBodyBytes,
     timeoutMs: r.timeoutMs,
     retry: r.retry && resolveRetry(r.retry),
+    rateLimit: r.rateLimit && {
+      headers: r.rateLimit.headers ?? 'draft',
+      limits: r.rateLimit.limits.map((l, i) => {
+        const name = l.name ?? `l${i}`;
+        return defined({
+          id: `${r.name}/${name}`,
+          name,
+          algorithm: l.algorithm ?? 'gcra',
+          limit: l.limit,
+          windowMs: l.windowMs,
+          burst: l.burst ?? l.limit,
+          key: (l.key ?? ['ip']).map((k) => (k.startsWith('header:') ? k.toLowerCase() : k)),
+          cost: l.cost ?? 1,
+          costHeader: l.costHeader?.toLowerCase(),
+          tier: l.tier ?? 'local',
+          onRedisFailure: l.onRedisFailure ?? 'open',
+          localShare: l.localShare ?? 1,
+          exempt: {
+            ips: [...(l.exempt?.ips ?? [])],
+            consumers: [...(l.exempt?.consumers ?? [])],
+            headers: Object.fromEntries(Object.entries(l.exempt?.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+          },
+        });
+      }),
+    },
   });
 }
 
@@ -235,6 +291,16 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       upstreams: cfg.state?.upstreams ?? DEFAULTS.stateUpstreams,
       tableCells: 2 ** Math.ceil(Math.log2(cfg.state?.tableCells ?? DEFAULTS.stateTableCells)),
     },
+    rateLimit: defined({
+      trustedProxies: [...(cfg.rateLimit?.trustedProxies ?? [])],
+      ipv6PrefixLength: cfg.rateLimit?.ipv6PrefixLength ?? 64,
+      consumerHeader: (cfg.rateLimit?.consumerHeader ?? 'x-consumer-id').toLowerCase(),
+      redis: cfg.rateLimit?.redis && {
+        url: cfg.rateLimit.redis.url,
+        deadlineMs: cfg.rateLimit.redis.deadlineMs ?? 50,
+        keyPrefix: cfg.rateLimit.redis.keyPrefix ?? 'wicket',
+      },
+    }),
     // fromEntries defines own properties, so a name like "__proto__" stays an ordinary key.
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams ?? {}).map(([n, u]) => [n, resolveUpstream(n, u)])),
     routes: cfg.routes.map((r, i) => resolveRoute(r, i, maxBodyBytes)),

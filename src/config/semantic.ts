@@ -2,6 +2,7 @@
 // Runs on the raw data even when the schema check failed (so one run reports everything),
 // hence every access is guarded.
 import type { Issue } from './errors.js';
+import { isIP } from 'node:net';
 import { DEFAULTS } from './schema.js';
 
 type Obj = Record<string, unknown>;
@@ -19,9 +20,19 @@ export function checkSemantics(root: unknown): Issue[] {
   for (const [name, up] of Object.entries(upstreams)) checkUpstream(name, up, issues);
   checkCapacity(root, upstreams, issues);
   checkSupervisor(root.supervisor, issues);
+  const rl = isObj(root.rateLimit) ? root.rateLimit : {};
+  if (Array.isArray(rl.trustedProxies)) {
+    rl.trustedProxies.forEach((a, i) => {
+      const e = typeof a === 'string' ? cidrError(a) : undefined;
+      if (e) issues.push({ at: ['rateLimit', 'trustedProxies', i], message: e });
+    });
+  }
   if (Array.isArray(root.routes)) {
     const names = new Map<string, number>();
-    root.routes.forEach((route, i) => checkRoute(route, i, upstreams, names, issues));
+    root.routes.forEach((route, i) => {
+      checkRoute(route, i, upstreams, names, issues);
+      if (isObj(route) && isObj(route.rateLimit)) checkRateLimit(route.rateLimit, ['routes', i, 'rateLimit'], isObj(rl.redis), issues);
+    });
   }
   return issues;
 }
@@ -138,6 +149,45 @@ function checkCapacity(root: Obj, upstreams: Obj, issues: Issue[]): void {
   }
   const n = Object.keys(upstreams).length;
   if (n > maxUpstreams) issues.push({ at: ['upstreams'], message: `${n} upstreams, more than state.upstreams (${maxUpstreams})` });
+}
+
+/** An address or CIDR range (IPv4 or IPv6), as node:net's BlockList takes it. */
+export function cidrError(s: string): string | undefined {
+  const [addr, bits, extra] = s.split('/');
+  const family = isIP(addr ?? '');
+  if (family === 0 || extra !== undefined) return `"${s}" is not an IP address or CIDR range`;
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return `"${s}" has a bad prefix length`;
+  return undefined;
+}
+
+function checkRateLimit(rl: Obj, at: (string | number)[], haveRedis: boolean, issues: Issue[]): void {
+  if (!Array.isArray(rl.limits)) return;
+  const names = new Map<string, number>();
+  rl.limits.forEach((l: unknown, i) => {
+    if (!isObj(l)) return;
+    const here = [...at, 'limits', i];
+    const name = typeof l.name === 'string' ? l.name : `l${i}`;
+    if (names.has(name)) issues.push({ at: [...here, 'name'], message: `duplicate limit name "${name}" (also limits[${names.get(name)}])` });
+    else names.set(name, i);
+    if (l.burst !== undefined && l.algorithm !== undefined && l.algorithm !== 'gcra') issues.push({ at: [...here, 'burst'], message: 'burst applies only to algorithm gcra' });
+    if (l.tier === 'global' && !haveRedis) issues.push({ at: [...here, 'tier'], message: 'tier global needs rateLimit.redis' });
+    if (l.tier !== 'global' && (l.onRedisFailure !== undefined || l.localShare !== undefined)) {
+      issues.push({ at: [...here, l.onRedisFailure !== undefined ? 'onRedisFailure' : 'localShare'], message: 'applies only to tier global' });
+    }
+    if (typeof l.costHeader === 'string' && l.cost !== undefined) issues.push({ at: [...here, 'cost'], message: 'give cost or costHeader, not both' });
+    const ex = isObj(l.exempt) ? l.exempt : {};
+    if (Array.isArray(ex.ips)) {
+      ex.ips.forEach((a, j) => {
+        const e = typeof a === 'string' ? cidrError(a) : undefined;
+        if (e) issues.push({ at: [...here, 'exempt', 'ips', j], message: e });
+      });
+    }
+    checkHeaderNames(ex.headers, [...here, 'exempt', 'headers'], issues);
+  });
+}
+
+function checkHeaderNames(headers: unknown, at: (string | number)[], issues: Issue[]): void {
+  for (const [k] of entries(headers)) if (!HEADER_NAME.test(k)) issues.push({ at: [...at, k], message: `"${k}" is not a valid header name` });
 }
 
 function checkSupervisor(sup: unknown, issues: Issue[]): void {

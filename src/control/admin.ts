@@ -17,6 +17,8 @@ export interface AdminTarget {
   stateCounters(): unknown;
   /** Prometheus text exposition and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** A rate-limit key's state (read) or its reset; null when the route or limit does not exist. */
+  rateLimitKey(route: string, limit: string, key: string, reset: boolean): Promise<unknown | null>;
   /** Marks a target down (or back up) by hand; false when there is no such target. */
   setTargetDown(upstream: string, index: number, down: boolean): boolean;
 }
@@ -40,7 +42,7 @@ export class AdminServer {
       // Only the path matters; never let a strange request-target throw.
       const raw = req.url ?? '/';
       const q = raw.indexOf('?');
-      const url = { pathname: q === -1 ? raw : raw.slice(0, q) };
+      const url = { pathname: q === -1 ? raw : raw.slice(0, q), query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)) };
       const json = (status: number, body: unknown): void => {
         const s = JSON.stringify(body);
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s), 'cache-control': 'no-store' });
@@ -67,6 +69,19 @@ export class AdminServer {
             res.end(m.body);
           },
           () => json(500, { error: { code: 'WICKET_ERR_INTERNAL', message: 'metrics unavailable' } }),
+        );
+        return;
+      }
+      if (url.pathname === '/ratelimit' && (req.method === 'GET' || req.method === 'DELETE')) {
+        const route = url.query.get('route');
+        const limit = url.query.get('limit');
+        const key = url.query.get('key');
+        if (!route || !limit || key === null) {
+          return json(400, { error: { code: 'WICKET_ERR_BAD_REQUEST', message: 'route, limit and key query parameters are required (key parts joined by ",")' } });
+        }
+        target.rateLimitKey(route, limit, key, req.method === 'DELETE').then(
+          (r) => (r === null ? json(404, { error: { code: 'WICKET_ERR_LIMIT_NOT_FOUND', message: 'no such route or limit' } }) : json(200, r)),
+          (err: Error) => json(503, { error: { code: 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE', message: err.message } }),
         );
         return;
       }

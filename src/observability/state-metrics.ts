@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config/load.js';
 import type { CounterName } from '../state/layout.js';
 import type { StateStore } from '../state/store.js';
+import { metricKeys } from '../features/rate-limit/feature.js';
 
 const COUNTERS: Record<CounterName, [string, string]> = {
   requests: ['wicket_state_requests_total', 'Requests counted in shared memory'],
@@ -53,6 +54,25 @@ export function stateMetrics(store: StateStore, config: () => ResolvedConfig): R
   targetGauge('wicket_upstream_target_active', 'Requests in flight to the target, all workers', (s) => store.active(s));
   targetGauge('wicket_upstream_target_healthy', '1 when the target is in rotation', (s) => (store.usable(s) ? 1 : 0));
   targetGauge('wicket_upstream_target_latency_ewma_seconds', 'Peak-EWMA time to response headers', (s) => store.ewmaUs(s) / 1e6);
+  const limitCounter = (name: string, help: string, which: 'allowed' | 'limited'): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['route', 'limit'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const r of config().routes) {
+          for (const l of r.rateLimit?.limits ?? []) {
+            const v = store.table.get(metricKeys(l)[which]);
+            this.inc({ route: r.name, limit: l.name }, v === undefined ? 0 : Number(v));
+          }
+        }
+      },
+    });
+  };
+  limitCounter('wicket_ratelimit_allowed_total', 'Requests a limit admitted', 'allowed');
+  limitCounter('wicket_ratelimit_limited_total', 'Requests a limit refused (429)', 'limited');
   new Gauge({
     name: 'wicket_circuit_state',
     help: 'Circuit breaker state per upstream: 0 closed, 1 open, 2 half-open',

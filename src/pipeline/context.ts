@@ -61,6 +61,8 @@ export interface ResponseSink {
   readonly aborted: boolean;
   /** True once start() ran: an error now can only cut the connection. */
   readonly started: boolean;
+  /** The gateway's own headers for a proxied response (set before start). */
+  extraHeaders: readonly string[] | null;
   /**
    * Status and headers, written together with the first chunk. `headers` is a
    * flat [name, value, ...] list (Buffers or strings); `skip` marks indexes of

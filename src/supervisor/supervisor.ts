@@ -17,6 +17,8 @@ import { F_ADMIN_DOWN, F_CHECK_DOWN, F_EJECTED } from '../state/layout.js';
 import { SlotMap, assignSlots } from '../state/slots.js';
 import { HealthChecker } from '../health/active-checks.js';
 import { stateMetrics } from '../observability/state-metrics.js';
+import { adminKey } from '../features/rate-limit/feature.js';
+import { describeState } from '../features/rate-limit/algorithms.js';
 import type { Registry } from 'prom-client';
 
 /** Per-worker columns in the segment: room for a full rolling restart of the largest pool. */
@@ -114,6 +116,31 @@ export class Supervisor {
 
   stateCounters(): unknown {
     return this.#store?.counters() ?? {};
+  }
+
+  async rateLimitKey(route: string, limit: string, key: string, reset: boolean): Promise<unknown | null> {
+    const r = this.#config.routes.find((x) => x.name === route);
+    const spec = r?.rateLimit?.limits.find((l) => l.name === limit);
+    if (spec === undefined || this.#store === null) return null;
+    const table = this.#store.table;
+    const local = adminKey(spec, key);
+    if (reset) {
+      const cleared = table.reset(local);
+      // The local fallback of a global limit has its own cells.
+      const fallback = spec.tier === 'global' ? table.reset(adminKey({ ...spec, id: `${spec.id}#local` }, key)) : false;
+      this.#log.warn({ route, limit, tier: spec.tier }, 'rate-limit key reset by the admin API');
+      return { route, limit, tier: spec.tier, reset: cleared || fallback };
+    }
+    const v = table.get(local);
+    return {
+      route,
+      limit,
+      tier: spec.tier,
+      algorithm: spec.algorithm,
+      present: v !== undefined,
+      state: v === undefined ? null : describeState(spec, v, Date.now()),
+      expiresInSec: table.expiresIn(local) ?? null,
+    };
   }
 
   setTargetDown(upstream: string, index: number, down: boolean): boolean {

@@ -9,6 +9,7 @@ import { Cluster } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pools.js';
 import type { ProxyRoute } from '../upstream/proxy.js';
 import type { StateStore } from '../state/store.js';
+import { RouteRateLimit, rateLimitEnv, type GlobalTier } from '../features/rate-limit/feature.js';
 
 export interface StaticReply {
   readonly status: number;
@@ -18,6 +19,8 @@ export interface StaticReply {
 
 export interface CompiledRoute {
   readonly name: string;
+  /** onRequest: the route's limits, null when it has none. */
+  readonly rateLimit: RouteRateLimit | null;
   readonly reply: StaticReply | null;
   readonly proxy: ProxyRoute | null;
   readonly maxBodyBytes: number;
@@ -44,7 +47,14 @@ export function compileRewrite(rw: { stripPrefix?: string; addPrefix?: string; r
   };
 }
 
-export function buildRouteTable(config: ResolvedConfig, version: number, pools: PoolRegistry, store: StateStore): RouteTable {
+export function buildRouteTable(
+  config: ResolvedConfig,
+  version: number,
+  pools: PoolRegistry,
+  store: StateStore,
+  global: GlobalTier | null = null,
+): RouteTable {
+  const limitsEnv = rateLimitEnv(config, store, global);
   const clusters = new Map<string, Cluster>();
   for (const [name, u] of Object.entries(config.upstreams)) {
     if (u.slot < 0 || u.targets.some((t) => t.slot < 0)) throw new Error(`upstream ${name} has no shared-state slots (config not from the supervisor)`);
@@ -71,6 +81,7 @@ export function buildRouteTable(config: ResolvedConfig, version: number, pools: 
     }
     const value: CompiledRoute = {
       name: r.name,
+      rateLimit: r.rateLimit ? new RouteRateLimit(r.name, r.rateLimit, limitsEnv) : null,
       reply,
       proxy,
       maxBodyBytes: r.maxBodyBytes ?? config.limits.maxBodyBytes,

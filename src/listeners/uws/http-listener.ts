@@ -11,6 +11,8 @@ import { ProxyCall } from '../../upstream/proxy.js';
 import { normalizePath } from '../../routing/normalize.js';
 import { UwsSink } from './sink.js';
 import { UwsBody } from './body.js';
+import type { Outcome } from '../../features/rate-limit/feature.js';
+import type { CompiledRoute } from '../../worker/route-table.js';
 import { checkFraming, type Framing } from './framing.js';
 
 export interface HttpListenerOptions {
@@ -164,21 +166,51 @@ export class HttpListener {
 
     const route = host.table().router.find(ctx);
     if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
+    if (route.proxy !== null) {
+      if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
+      // uWS delivers the body only to a handler attached now, before any await.
+      if (ctx.contentLength > 0 || ctx.chunked) {
+        const body = new UwsBody(res, route.maxBodyBytes);
+        ctx.body = body;
+        res.onData((ab, last) => body.onChunk(ab, last));
+      }
+    }
+    const limits = route.rateLimit;
+    if (limits === null) return this.#dispatch(ctx, sink, route);
+    const outcome = limits.check(ctx);
+    if (!(outcome instanceof Promise)) return this.#admit(ctx, sink, route, outcome);
+    outcome.then(
+      (o) => this.#admit(ctx, sink, route, o),
+      () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'),
+    );
+  }
+
+  /** onRequest's verdict: answer 429/503 here, or go on with the limit headers. */
+  #admit(ctx: RequestContext, sink: UwsSink, route: CompiledRoute, o: Outcome): void {
+    if (o.headers.length > 0) sink.extraHeaders = o.headers;
+    if (o.reject === null) return this.#dispatch(ctx, sink, route);
+    ctx.body?.destroy();
+    ctx.retryAfter = o.reject.retryAfterSec;
+    this.#fail(ctx, sink, o.reject.code);
+  }
+
+  /** The route's terminal phase: a static reply or the proxy. */
+  #dispatch(ctx: RequestContext, sink: UwsSink, route: CompiledRoute): void {
+    if (sink.aborted) {
+      ctx.body?.destroy();
+      ctx.status = 499;
+      ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
+      return this.#host.done(ctx);
+    }
     if (route.reply !== null) {
       const r = route.reply;
       ctx.status = r.status;
       ctx.bytesOut = r.body.length;
-      sink.reply(r.status, r.headers, r.body, false);
-      return host.done(ctx);
+      const extra = sink.extraHeaders;
+      sink.reply(r.status, extra === null ? r.headers : [...r.headers, ...extra], r.body, false);
+      return this.#host.done(ctx);
     }
-    if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
-    const proxy = route.proxy!;
-    if (ctx.contentLength > 0 || ctx.chunked) {
-      const body = new UwsBody(res, route.maxBodyBytes);
-      ctx.body = body;
-      res.onData((ab, last) => body.onChunk(ab, last));
-    }
-    new ProxyCall(ctx, sink, host.done, this.#failFn).start(proxy, 'http');
+    new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(route.proxy!, 'http');
   }
 
   /** The gateway's own error reply (also what the proxy uses). */
@@ -190,6 +222,8 @@ export class HttpListener {
     ctx.bytesOut = body.length;
     const headers = ['content-type', 'application/json', 'x-request-id', ctx.requestId];
     if (ctx.retryAfter > 0) headers.push('retry-after', String(ctx.retryAfter));
+    const extra = sink.extraHeaders;
+    if (extra !== null) for (const h of extra) headers.push(h);
     if ('close' in spec && spec.close === true) {
       // Answered from inside the uWS handler, uWS would go on to parse and
       // dispatch whatever the client pipelined behind this request (a

@@ -25,6 +25,8 @@ export class UwsSink implements ResponseSink {
   closeAfter: boolean;
   /** The request was HEAD: replies carry a length but no body. */
   head = false;
+  /** The gateway's own headers added to a proxied response (rate-limit state). */
+  extraHeaders: readonly string[] | null = null;
   readonly #res: HttpResponse;
   #listener: SinkListener | null = null;
   #status = 0;
@@ -132,6 +134,8 @@ export class UwsSink implements ResponseSink {
     this.#headWritten = true;
     const res = this.#res;
     res.writeStatus(STATUS_LINES[this.#status] ?? String(this.#status));
+    const extra = this.extraHeaders;
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     const h = this.#headers;
     if (h === null) return;
     const skip = this.#skip;

@@ -1,0 +1,140 @@
+// The three limit algorithms as pure functions of (stored 64-bit state, now,
+// cost): the local tier runs them inside a compare-and-swap on a shared-memory
+// cell, so each take is atomic across workers. Denied requests never change
+// the state. The Redis tier's Lua scripts implement the same arithmetic.
+//
+// State encodings (BigInt64, 0n = fresh):
+//   gcra            theoretical arrival time, microseconds since the Unix epoch
+//   fixed-window    window id (32 bits, mod 2^32) << 32 | count
+//   sliding-window  window id (16 bits, mod 2^16) << 48 | current count << 24 | previous count
+// Windows are aligned to Unix time (floor(now / windowMs)), the same on every
+// machine and in Redis.
+
+export type Algorithm = 'gcra' | 'fixed-window' | 'sliding-window';
+
+export interface LimitSpec {
+  readonly algorithm: Algorithm;
+  readonly limit: number;
+  readonly windowMs: number;
+  /** gcra: units that may be spent at once. */
+  readonly burst: number;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** Units left after this request. */
+  remaining: number;
+  /** ms until the quota is whole again (gcra) or the window ends. */
+  resetMs: number;
+  /** ms until this request would be admitted; 0 when it was. */
+  retryAfterMs: number;
+}
+
+/** Where `take` leaves its verdict (one object per call site, reused). */
+export interface Verdict extends Decision {}
+
+const MASK24 = 0xffffff;
+
+export function take(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Verdict): bigint {
+  switch (spec.algorithm) {
+    case 'gcra':
+      return gcra(spec, old, nowMs, cost, out);
+    case 'fixed-window':
+      return fixedWindow(spec, old, nowMs, cost, out);
+    case 'sliding-window':
+      return slidingWindow(spec, old, nowMs, cost, out);
+  }
+}
+
+function gcra(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Verdict): bigint {
+  const now = nowMs * 1000; // µs
+  const t = (spec.windowMs * 1000) / spec.limit; // µs per unit
+  const capacity = spec.burst * t;
+  const stored = Number(old);
+  const tat = stored > now ? stored : now;
+  const next = tat + cost * t;
+  if (next - now > capacity) {
+    out.allowed = false;
+    out.retryAfterMs = Math.ceil((next - now - capacity) / 1000);
+    out.remaining = Math.max(0, Math.floor((capacity - (tat - now)) / t));
+    out.resetMs = Math.ceil((tat - now) / 1000);
+    return old;
+  }
+  out.allowed = true;
+  out.retryAfterMs = 0;
+  out.remaining = Math.max(0, Math.floor((capacity - (next - now)) / t + 1e-9));
+  out.resetMs = Math.ceil((next - now) / 1000);
+  return BigInt(Math.ceil(next));
+}
+
+function fixedWindow(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Verdict): bigint {
+  const w = spec.windowMs;
+  const id = Math.floor(nowMs / w);
+  const id32 = id >>> 0;
+  const storedId = Number(old >> 32n) >>> 0;
+  const count = storedId === id32 ? Number(old & 0xffffffffn) : 0;
+  const end = (id + 1) * w - nowMs;
+  out.resetMs = Math.ceil(end);
+  if (count + cost > spec.limit) {
+    out.allowed = false;
+    out.remaining = Math.max(0, spec.limit - count);
+    out.retryAfterMs = Math.ceil(end);
+    return old;
+  }
+  out.allowed = true;
+  out.remaining = spec.limit - count - cost;
+  out.retryAfterMs = 0;
+  return (BigInt(id32) << 32n) | BigInt(count + cost);
+}
+
+function slidingWindow(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Verdict): bigint {
+  const w = spec.windowMs;
+  const id = Math.floor(nowMs / w);
+  const id16 = id & 0xffff;
+  const storedId = Number((old >> 48n) & 0xffffn);
+  let cur = Number((old >> 24n) & BigInt(MASK24));
+  let prev = Number(old & BigInt(MASK24));
+  if (old === 0n || storedId !== id16) {
+    // One window on: the current count becomes the previous one; further: both gone.
+    prev = old !== 0n && ((id16 - storedId) & 0xffff) === 1 ? cur : 0;
+    cur = 0;
+  }
+  const elapsed = nowMs - id * w;
+  const estimate = prev * (1 - elapsed / w) + cur;
+  out.resetMs = Math.ceil(w - elapsed);
+  if (estimate + cost > spec.limit) {
+    out.allowed = false;
+    out.remaining = Math.max(0, Math.floor(spec.limit - estimate));
+    if (prev > 0 && cur + cost <= spec.limit) {
+      const at = w * (1 - (spec.limit - cur - cost) / prev);
+      out.retryAfterMs = Math.max(1, Math.ceil(at - elapsed));
+    } else out.retryAfterMs = Math.ceil(w - elapsed);
+    return old;
+  }
+  out.allowed = true;
+  out.remaining = Math.max(0, Math.floor(spec.limit - estimate - cost));
+  out.retryAfterMs = 0;
+  return (BigInt(id16) << 48n) | (BigInt(Math.min(cur + cost, MASK24)) << 24n) | BigInt(prev);
+}
+
+/** Seconds a key's cell must live: long enough to carry the state forward. */
+export function ttlSeconds(spec: LimitSpec): number {
+  const ms = spec.algorithm === 'gcra' ? (spec.windowMs * spec.burst) / spec.limit : spec.algorithm === 'sliding-window' ? 2 * spec.windowMs : spec.windowMs;
+  return Math.ceil(ms / 1000) + 1;
+}
+
+/** A stored state in words, for the admin read-out. */
+export function describeState(spec: LimitSpec, v: bigint, nowMs: number): Record<string, number> {
+  switch (spec.algorithm) {
+    case 'gcra': {
+      const tatMs = Number(v) / 1000;
+      return { theoreticalArrivalInMs: Math.max(0, Math.round(tatMs - nowMs)) };
+    }
+    case 'fixed-window': {
+      const current = (Math.floor(nowMs / spec.windowMs) >>> 0) === Number(v >> 32n) >>> 0;
+      return { count: current ? Number(v & 0xffffffffn) : 0 };
+    }
+    case 'sliding-window':
+      return { windowId16: Number((v >> 48n) & 0xffffn), current: Number((v >> 24n) & BigInt(MASK24)), previous: Number(v & BigInt(MASK24)) };
+  }
+}

@@ -1,0 +1,201 @@
+// The rate-limit feature of a route: its onRequest phase. Compiled once per
+// config version; per request it builds each limit's key, takes from the
+// local tier (a CAS on a shared-memory cell: exact across this machine's
+// workers, no IPC) or the global tier (Redis), and answers 429 itself when a
+// limit says no, so a rejected request never reaches the upstream.
+// Synchronous unless a limit is global.
+import type { BlockList } from 'node:net';
+import type { ResolvedConfig, ResolvedLimit, ResolvedRouteRateLimit } from '../../config/load.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import type { StateStore } from '../../state/store.js';
+import { take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
+import { blockList, clientAddress, contains, groupAddress } from './client-ip.js';
+import { policyValue, rateLimitHeaders, type HeaderMode } from './headers.js';
+
+/** The Redis tier as this feature sees it (src/features/rate-limit/redis-tier.ts). */
+export interface GlobalTier {
+  take(spec: LimitSpec & { id: string }, key: string, cost: number): Promise<Decision>;
+}
+
+export interface RateLimitEnv {
+  readonly store: StateStore;
+  readonly global: GlobalTier | null;
+  readonly trusted: BlockList | null;
+  readonly ipv6Prefix: number;
+  readonly consumerHeader: string;
+}
+
+export function rateLimitEnv(config: ResolvedConfig, store: StateStore, global: GlobalTier | null): RateLimitEnv {
+  const rl = config.rateLimit;
+  return { store, global, trusted: blockList(rl.trustedProxies), ipv6Prefix: rl.ipv6PrefixLength, consumerHeader: rl.consumerHeader };
+}
+
+/** What the route does with the request: go on (with headers for the response) or answer. */
+export interface Outcome {
+  /** null: admitted. */
+  reject: { status: 429 | 503; code: 'WICKET_ERR_RATE_LIMITED' | 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE'; retryAfterSec: number } | null;
+  headers: string[];
+}
+
+const SEP = '\u001f';
+/** Metric cells live for years: they are counters, not limit state. */
+const METRIC_TTL = 10 * 365 * 24 * 3600;
+
+class CompiledLimit {
+  readonly spec: ResolvedLimit;
+  /** The local spec used while Redis is away (limit x localShare). */
+  readonly fallback: LimitSpec & { id: string };
+  readonly ttl: number;
+  readonly fallbackTtl: number;
+  readonly exemptIps: BlockList | null;
+  readonly exemptConsumers: ReadonlySet<string>;
+  readonly exemptHeaders: [string, string][];
+  readonly allowedKey: string;
+  readonly limitedKey: string;
+
+  constructor(spec: ResolvedLimit) {
+    this.spec = spec;
+    const share = Math.max(1, Math.floor(spec.limit * spec.localShare));
+    this.fallback = { ...spec, id: `${spec.id}#local`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
+    this.ttl = ttlSeconds(spec);
+    this.fallbackTtl = ttlSeconds(this.fallback);
+    this.exemptIps = blockList(spec.exempt.ips);
+    this.exemptConsumers = new Set(spec.exempt.consumers);
+    this.exemptHeaders = Object.entries(spec.exempt.headers);
+    this.allowedKey = `\u0000m${SEP}${spec.id}${SEP}allowed`;
+    this.limitedKey = `\u0000m${SEP}${spec.id}${SEP}limited`;
+  }
+}
+
+export class RouteRateLimit {
+  readonly #route: string;
+  readonly #limits: CompiledLimit[];
+  readonly #mode: HeaderMode;
+  readonly #policy: string;
+  readonly #env: RateLimitEnv;
+  readonly #async: boolean;
+  readonly #verdict: Verdict = { allowed: true, remaining: 0, resetMs: 0, retryAfterMs: 0 };
+
+  constructor(route: string, rl: ResolvedRouteRateLimit, env: RateLimitEnv) {
+    this.#route = route;
+    this.#limits = rl.limits.map((l) => new CompiledLimit(l));
+    this.#mode = rl.headers;
+    this.#policy = policyValue(rl.limits);
+    this.#env = env;
+    this.#async = rl.limits.some((l) => l.tier === 'global');
+  }
+
+  /** Synchronous when every limit is local. */
+  check(ctx: RequestContext): Outcome | Promise<Outcome> {
+    return this.#async ? this.#checkAsync(ctx) : this.#checkSync(ctx);
+  }
+
+  #checkSync(ctx: RequestContext): Outcome {
+    const decisions: Decision[] = [];
+    let ip: string | null = null;
+    for (const l of this.#limits) {
+      ip ??= this.#clientIp(ctx);
+      if (this.#exempt(l, ctx, ip)) continue;
+      const d = this.#local(l.spec, l.ttl, this.#key(l, ctx, ip), this.#cost(l, ctx));
+      this.#count(l, d.allowed);
+      decisions.push(d);
+      if (!d.allowed) return this.#rejected(decisions, d);
+    }
+    return { reject: null, headers: rateLimitHeaders(this.#mode, this.#limits.map((l) => l.spec), this.#policy, decisions) };
+  }
+
+  async #checkAsync(ctx: RequestContext): Promise<Outcome> {
+    const decisions: Decision[] = [];
+    const ip = this.#clientIp(ctx);
+    for (const l of this.#limits) {
+      if (this.#exempt(l, ctx, ip)) continue;
+      const key = this.#key(l, ctx, ip);
+      const cost = this.#cost(l, ctx);
+      let d: Decision;
+      if (l.spec.tier === 'local') d = this.#local(l.spec, l.ttl, key, cost);
+      else {
+        try {
+          if (this.#env.global === null) throw new Error('no redis tier');
+          d = await this.#env.global.take(l.spec, key, cost);
+        } catch {
+          if (l.spec.onRedisFailure === 'closed') {
+            return { reject: { status: 503, code: 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE', retryAfterSec: 1 }, headers: [] };
+          }
+          d = this.#local(l.fallback, l.fallbackTtl, key, cost);
+        }
+      }
+      this.#count(l, d.allowed);
+      decisions.push(d);
+      if (!d.allowed) return this.#rejected(decisions, d);
+    }
+    return { reject: null, headers: rateLimitHeaders(this.#mode, this.#limits.map((l) => l.spec), this.#policy, decisions) };
+  }
+
+  #rejected(decisions: Decision[], d: Decision): Outcome {
+    return {
+      reject: { status: 429, code: 'WICKET_ERR_RATE_LIMITED', retryAfterSec: Math.max(1, Math.ceil(d.retryAfterMs / 1000)) },
+      headers: rateLimitHeaders(this.#mode, this.#limits.map((l) => l.spec), this.#policy, decisions),
+    };
+  }
+
+  /** One CAS on the key's shared-memory cell; a full table admits (and is counted and logged). */
+  #local(spec: LimitSpec & { id: string }, ttl: number, key: string, cost: number): Decision {
+    const v = this.#verdict;
+    const now = Date.now();
+    const stored = this.#env.store.table.update(`${spec.id}${SEP}${key}`, ttl, (old) => take(spec, old, now, cost, v));
+    if (stored === undefined) return { allowed: true, remaining: spec.limit, resetMs: 0, retryAfterMs: 0 };
+    return { allowed: v.allowed, remaining: v.remaining, resetMs: v.resetMs, retryAfterMs: v.retryAfterMs };
+  }
+
+  #count(l: CompiledLimit, allowed: boolean): void {
+    this.#env.store.table.update(allowed ? l.allowedKey : l.limitedKey, METRIC_TTL, (n) => n + 1n);
+  }
+
+  #clientIp(ctx: RequestContext): string {
+    const env = this.#env;
+    const addr = env.trusted === null ? ctx.remoteAddress : clientAddress(ctx.remoteAddress, env.trusted, ctx.header('x-forwarded-for'), ctx.header('forwarded'));
+    return addr;
+  }
+
+  #exempt(l: CompiledLimit, ctx: RequestContext, ip: string): boolean {
+    if (l.exemptIps !== null && contains(l.exemptIps, ip)) return true;
+    if (l.exemptConsumers.size > 0) {
+      const c = ctx.header(this.#env.consumerHeader);
+      if (c !== undefined && l.exemptConsumers.has(c)) return true;
+    }
+    for (const [name, value] of l.exemptHeaders) if (ctx.header(name) === value) return true;
+    return false;
+  }
+
+  #key(l: CompiledLimit, ctx: RequestContext, ip: string): string {
+    const parts = l.spec.key;
+    let key = '';
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      const v =
+        p === 'ip' ? groupAddress(ip, this.#env.ipv6Prefix)
+        : p === 'route' ? this.#route
+        : p === 'consumer' ? (ctx.header(this.#env.consumerHeader) ?? '')
+        : (ctx.header(p.slice(7)) ?? '');
+      key = i === 0 ? v : key + SEP + v;
+    }
+    return key;
+  }
+
+  #cost(l: CompiledLimit, ctx: RequestContext): number {
+    if (l.spec.costHeader === undefined) return l.spec.cost;
+    const raw = ctx.header(l.spec.costHeader);
+    const n = raw === undefined ? NaN : Number(raw);
+    return Number.isInteger(n) && n >= 1 && n <= 1_000_000 ? n : 1;
+  }
+}
+
+/** The key a limit uses for a request, as an operator types it for the admin API (parts joined by ","). */
+export function adminKey(spec: ResolvedLimit, parts: string): string {
+  return `${spec.id}${SEP}${parts.split(',').join(SEP)}`;
+}
+
+/** Counter cells of a limit, read by the supervisor for metrics. */
+export function metricKeys(spec: ResolvedLimit): { allowed: string; limited: string } {
+  return { allowed: `\u0000m${SEP}${spec.id}${SEP}allowed`, limited: `\u0000m${SEP}${spec.id}${SEP}limited` };
+}

@@ -11,6 +11,8 @@ import { logAccess } from '../observability/access-log.js';
 import type { FromWorker, ToWorker } from '../supervisor/messages.js';
 import { attachSegment } from '../state/segment.js';
 import { ShmStore } from '../state/shm-store.js';
+import { RedisTier } from '../features/rate-limit/redis-tier.js';
+import { isDeepStrictEqual } from 'node:util';
 
 const send = (m: FromWorker): void => {
   if (process.connected) process.send!(m);
@@ -73,7 +75,10 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   if (!segmentName || !Number.isInteger(stateSlot)) throw new Error('WICKET_STATE / WICKET_STATE_SLOT not set: workers are started by the supervisor');
   const store = new ShmStore(attachSegment(segmentName), stateSlot);
   const pools = new PoolRegistry();
-  let table: RouteTable = buildRouteTable(config, version, pools, store);
+  // The global rate-limit tier: one Redis client per worker, replaced when its settings change.
+  let redisConf = config.rateLimit.redis;
+  let redis: RedisTier | null = redisConf ? new RedisTier({ ...redisConf, log }) : null;
+  let table: RouteTable = buildRouteTable(config, version, pools, store, redis);
   let inflight = 0;
   let draining = false;
   let drainCheck: (() => void) | null = null;
@@ -125,7 +130,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     if (exiting) return;
     exiting = true;
     // Pools wait for their exchanges; a drain deadline does not.
-    Promise.race([pools.closeAll(), new Promise((r) => setTimeout(r, 1000).unref())])
+    Promise.race([Promise.all([pools.closeAll(), redis?.close()]), new Promise((r) => setTimeout(r, 1000).unref())])
       .catch(() => {})
       .finally(() => {
         access?.flush();
@@ -136,7 +141,15 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
 
   const apply = (next: ResolvedConfig, v: number): void => {
     try {
-      const t = buildRouteTable(next, v, pools, store);
+      const nextRedis = next.rateLimit.redis;
+      if (!isDeepStrictEqual(nextRedis, redisConf)) {
+        const old = redis;
+        redis = nextRedis ? new RedisTier({ ...nextRedis, log }) : null;
+        redisConf = nextRedis;
+        // Requests in flight on the old table may still be waiting on it.
+        if (old !== null) setTimeout(() => void old.close().catch(() => {}), 5000).unref();
+      }
+      const t = buildRouteTable(next, v, pools, store, redis);
       table = t;
       pools.retain(t.pools);
       send({ t: 'applied', version: v });

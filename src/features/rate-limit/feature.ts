@@ -9,7 +9,7 @@ import type { ResolvedConfig, ResolvedLimit, ResolvedRouteRateLimit } from '../.
 import type { RequestContext } from '../../pipeline/context.js';
 import type { StateStore } from '../../state/store.js';
 import { take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
-import { blockList, clientAddress, contains, groupAddress } from './client-ip.js';
+import { blockList, clientAddress, contains, groupAddress, plainAddress } from './client-ip.js';
 import { policyValue, rateLimitHeaders, type HeaderMode } from './headers.js';
 
 /** The Redis tier as this feature sees it (src/features/rate-limit/redis-tier.ts). */
@@ -52,6 +52,9 @@ class CompiledLimit {
   readonly exemptHeaders: [string, string][];
   readonly allowedKey: string;
   readonly limitedKey: string;
+  allowed = 0;
+  limited = 0;
+  flushing = false;
 
   constructor(spec: ResolvedLimit) {
     this.spec = spec;
@@ -92,6 +95,8 @@ export class RouteRateLimit {
 
   #checkSync(ctx: RequestContext): Outcome {
     const decisions: Decision[] = [];
+    // The limits that applied (exempt ones did not), in step with `decisions`.
+    const used: ResolvedLimit[] = [];
     let ip: string | null = null;
     for (const l of this.#limits) {
       ip ??= this.#clientIp(ctx);
@@ -99,13 +104,15 @@ export class RouteRateLimit {
       const d = this.#local(l.spec, l.ttl, this.#key(l, ctx, ip), this.#cost(l, ctx));
       this.#count(l, d.allowed);
       decisions.push(d);
-      if (!d.allowed) return this.#rejected(decisions, d);
+      used.push(l.spec);
+      if (!d.allowed) return this.#rejected(used, decisions, d);
     }
-    return { reject: null, headers: rateLimitHeaders(this.#mode, this.#limits.map((l) => l.spec), this.#policy, decisions) };
+    return { reject: null, headers: rateLimitHeaders(this.#mode, used, this.#policy, decisions) };
   }
 
   async #checkAsync(ctx: RequestContext): Promise<Outcome> {
     const decisions: Decision[] = [];
+    const used: ResolvedLimit[] = [];
     const ip = this.#clientIp(ctx);
     for (const l of this.#limits) {
       if (this.#exempt(l, ctx, ip)) continue;
@@ -126,15 +133,16 @@ export class RouteRateLimit {
       }
       this.#count(l, d.allowed);
       decisions.push(d);
-      if (!d.allowed) return this.#rejected(decisions, d);
+      used.push(l.spec);
+      if (!d.allowed) return this.#rejected(used, decisions, d);
     }
-    return { reject: null, headers: rateLimitHeaders(this.#mode, this.#limits.map((l) => l.spec), this.#policy, decisions) };
+    return { reject: null, headers: rateLimitHeaders(this.#mode, used, this.#policy, decisions) };
   }
 
-  #rejected(decisions: Decision[], d: Decision): Outcome {
+  #rejected(used: ResolvedLimit[], decisions: Decision[], d: Decision): Outcome {
     return {
       reject: { status: 429, code: 'WICKET_ERR_RATE_LIMITED', retryAfterSec: Math.max(1, Math.ceil(d.retryAfterMs / 1000)) },
-      headers: rateLimitHeaders(this.#mode, this.#limits.map((l) => l.spec), this.#policy, decisions),
+      headers: rateLimitHeaders(this.#mode, used, this.#policy, decisions),
     };
   }
 
@@ -148,13 +156,20 @@ export class RouteRateLimit {
   }
 
   #count(l: CompiledLimit, allowed: boolean): void {
-    this.#env.store.table.update(allowed ? l.allowedKey : l.limitedKey, METRIC_TTL, (n) => n + 1n);
+    if (allowed) l.allowed++;
+    else l.limited++;
+    if (!l.flushing) {
+      // Counted here, added to the shared cells once a second: a table update
+      // per request would cost as much as the limit itself.
+      l.flushing = true;
+      setTimeout(flushCounts, 1000, l, this.#env.store).unref();
+    }
   }
 
   #clientIp(ctx: RequestContext): string {
     const env = this.#env;
-    const addr = env.trusted === null ? ctx.remoteAddress : clientAddress(ctx.remoteAddress, env.trusted, ctx.header('x-forwarded-for'), ctx.header('forwarded'));
-    return addr;
+    if (env.trusted === null) return plainAddress(ctx.remoteAddress);
+    return clientAddress(ctx.remoteAddress, env.trusted, fieldLines(ctx, 'x-forwarded-for'), fieldLines(ctx, 'forwarded'));
   }
 
   #exempt(l: CompiledLimit, ctx: RequestContext, ip: string): boolean {
@@ -188,6 +203,29 @@ export class RouteRateLimit {
     const n = raw === undefined ? NaN : Number(raw);
     return Number.isInteger(n) && n >= 1 && n <= 1_000_000 ? n : 1;
   }
+}
+
+/**
+ * Every line of a list-valued header, joined in order (RFC 9110 §5.3). A
+ * proxy may add its own X-Forwarded-For line instead of appending to the
+ * client's (HAProxy's `option forwardfor` does): reading only the first line
+ * would take the client's own, spoofable, value as its address.
+ */
+function fieldLines(ctx: RequestContext, name: string): string | undefined {
+  const h = ctx.headers;
+  let out: string | undefined;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1] : `${out}, ${h[i + 1]}`;
+  return out;
+}
+
+function flushCounts(l: CompiledLimit, store: StateStore): void {
+  l.flushing = false;
+  const a = l.allowed;
+  const b = l.limited;
+  l.allowed = 0;
+  l.limited = 0;
+  if (a > 0) store.table.update(l.allowedKey, METRIC_TTL, (n) => n + BigInt(a));
+  if (b > 0) store.table.update(l.limitedKey, METRIC_TTL, (n) => n + BigInt(b));
 }
 
 /** The key a limit uses for a request, as an operator types it for the admin API (parts joined by ","). */

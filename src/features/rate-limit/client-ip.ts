@@ -17,9 +17,23 @@ export function blockList(entries: readonly string[]): BlockList | null {
   return list;
 }
 
-/** IPv4-mapped IPv6 (::ffff:a.b.c.d) is the IPv4 address. */
+/** The tail of an IPv4-mapped address in any spelling (…ffff:a.b.c.d, …ffff:7f00:1). */
+const MAPPED_TAIL = /ffff:(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{1,4}:[0-9a-f]{1,4})$/i;
+
+/**
+ * IPv4-mapped IPv6 is the IPv4 address, however it is spelled: "::ffff:a.b.c.d",
+ * upper case, or the eight hex words uWS reports for an IPv4 peer of a
+ * dual-stack ("::") listener ("0000:0000:0000:0000:0000:ffff:7f00:0001").
+ * Left mapped, such an address would be grouped by its IPv6 /64 (all of
+ * IPv4 in one key) and miss IPv4 ranges.
+ */
 export function plainAddress(a: string): string {
-  return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+  if (a.indexOf(':') === -1) return a;
+  if (a.startsWith('::ffff:') && isIP(a.slice(7)) === 4) return a.slice(7);
+  if (!MAPPED_TAIL.test(a) || isIP(a) !== 6) return a;
+  const w = expand(a);
+  if (w === null || w[0] !== 0 || w[1] !== 0 || w[2] !== 0 || w[3] !== 0 || w[4] !== 0 || w[5] !== 0xffff) return a;
+  return `${w[6]! >> 8}.${w[6]! & 0xff}.${w[7]! >> 8}.${w[7]! & 0xff}`;
 }
 
 export function contains(list: BlockList | null, addr: string): boolean {

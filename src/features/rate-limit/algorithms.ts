@@ -47,8 +47,9 @@ export function take(spec: LimitSpec, old: bigint, nowMs: number, cost: number, 
 }
 
 function gcra(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Verdict): bigint {
-  const now = nowMs * 1000; // µs
-  const t = (spec.windowMs * 1000) / spec.limit; // µs per unit
+  const now = Math.floor(nowMs * 1000); // µs
+  // Whole microseconds per unit, rounded up (as the Redis script computes it).
+  const t = Math.max(1, Math.ceil((spec.windowMs * 1000) / spec.limit - 1e-9));
   const capacity = spec.burst * t;
   const stored = Number(old);
   const tat = stored > now ? stored : now;
@@ -62,9 +63,9 @@ function gcra(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Ve
   }
   out.allowed = true;
   out.retryAfterMs = 0;
-  out.remaining = Math.max(0, Math.floor((capacity - (next - now)) / t + 1e-9));
+  out.remaining = Math.max(0, Math.floor((capacity - (next - now)) / t));
   out.resetMs = Math.ceil((next - now) / 1000);
-  return BigInt(Math.ceil(next));
+  return BigInt(next);
 }
 
 function fixedWindow(spec: LimitSpec, old: bigint, nowMs: number, cost: number, out: Verdict): bigint {
@@ -99,20 +100,21 @@ function slidingWindow(spec: LimitSpec, old: bigint, nowMs: number, cost: number
     prev = old !== 0n && ((id16 - storedId) & 0xffff) === 1 ? cur : 0;
     cur = 0;
   }
+  // In integers (scaled by w), as the Redis script does: prev weighs (w - elapsed)/w.
   const elapsed = nowMs - id * w;
-  const estimate = prev * (1 - elapsed / w) + cur;
+  const used = prev * (w - elapsed) + cur * w;
+  const quota = spec.limit * w;
   out.resetMs = Math.ceil(w - elapsed);
-  if (estimate + cost > spec.limit) {
+  if (used + cost * w > quota) {
     out.allowed = false;
-    out.remaining = Math.max(0, Math.floor(spec.limit - estimate));
+    out.remaining = Math.max(0, Math.floor((quota - used) / w));
     if (prev > 0 && cur + cost <= spec.limit) {
-      const at = w * (1 - (spec.limit - cur - cost) / prev);
-      out.retryAfterMs = Math.max(1, Math.ceil(at - elapsed));
+      out.retryAfterMs = Math.max(1, Math.ceil(Math.max(0, w * (prev - (spec.limit - cur - cost)) - elapsed * prev) / prev));
     } else out.retryAfterMs = Math.ceil(w - elapsed);
     return old;
   }
   out.allowed = true;
-  out.remaining = Math.max(0, Math.floor(spec.limit - estimate - cost));
+  out.remaining = Math.max(0, Math.floor((quota - used - cost * w) / w));
   out.retryAfterMs = 0;
   return (BigInt(id16) << 48n) | (BigInt(Math.min(cur + cost, MASK24)) << 24n) | BigInt(prev);
 }

@@ -1,0 +1,463 @@
+// RedisTier against a private redis-server on its own port (test/helpers/
+// redis-server.ts): each algorithm's decisions against hand-computed values
+// (on a test clock passed to the script, takeAt) and against a reference
+// model over random sequences; exactness under concurrency on Redis's own
+// clock; two tiers sharing one limit; cost > 1; keys; and the failure path:
+// a stalled Redis (SIGSTOP) never holds a call past the deadline, a dead one
+// is skipped at once once the circuit is open, and a restarted one is used
+// again.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startRedisServer, redisSkip, type RedisServer } from '../../../test/helpers/redis-server.js';
+import { sleep, until } from '../../../test/helpers/wait.js';
+import { RedisTier, RedisTierError, redactUrl, redisKey, type Algorithm, type Decision, type LimitSpec } from './redis-tier.js';
+import { freePorts } from '../../../test/helpers/gateway.js';
+
+const skip = redisSkip();
+
+/** A window-aligned test clock (ms). */
+const T0 = 1_700_000_000_000;
+
+const d = (allowed: boolean, remaining: number, resetMs: number, retryAfterMs: number): Decision => ({ allowed, remaining, resetMs, retryAfterMs });
+
+let seq = 0;
+const spec = (algorithm: Algorithm, limit: number, windowMs: number, burst?: number): LimitSpec => ({
+  id: `t${++seq}`,
+  algorithm,
+  limit,
+  windowMs,
+  ...(burst === undefined ? {} : { burst }),
+});
+
+async function ready(tier: RedisTier, ms = 5000): Promise<void> {
+  assert.ok(await until(() => tier.available, ms), 'tier did not become available');
+}
+
+function codeOf(e: unknown): string | undefined {
+  return (e as { code?: string }).code;
+}
+
+/** ms until the current wall-clock window of `w` ms ends. */
+const leftInWindow = (w: number): number => w - (Date.now() % w);
+
+// --- reference model -------------------------------------------------------------
+// The semantics written out plainly (µs, as the scripts compute them), to
+// compare with the scripts over random sequences.
+
+interface Cell {
+  tat?: number;
+  w?: number;
+  c?: number;
+  p?: number;
+}
+
+const ceilMs = (us: number): number => Math.ceil(us / 1000);
+
+function reference(s: LimitSpec, cell: Cell, cost: number, nowMs: number): Decision {
+  const now = Math.round(nowMs * 1000);
+  const L = s.limit;
+  if (s.algorithm === 'gcra') {
+    const T = Math.max(1, Math.ceil((s.windowMs * 1000) / L - 1e-9));
+    const B = s.burst ?? L;
+    const tat = Math.max(cell.tat ?? now, now);
+    const newTat = tat + cost * T;
+    if (newTat - now > B * T) return d(false, Math.max(0, Math.floor((B * T - (tat - now)) / T)), ceilMs(tat - now), ceilMs(newTat - now - B * T));
+    cell.tat = newTat;
+    return d(true, Math.floor((B * T - (newTat - now)) / T), ceilMs(newTat - now), 0);
+  }
+  const W = s.windowMs * 1000;
+  const id = Math.floor(now / W);
+  const elapsed = now - id * W;
+  if (s.algorithm === 'fixed-window') {
+    const cur = cell.w === id ? cell.c! : 0;
+    const left = ceilMs(W - elapsed);
+    if (cur + cost <= L) {
+      cell.w = id;
+      cell.c = cur + cost;
+      return d(true, L - cur - cost, left, 0);
+    }
+    return d(false, Math.max(0, L - cur), left, left);
+  }
+  const cur = cell.w === id ? cell.c! : 0;
+  const prev = cell.w === id ? cell.p! : cell.w === id - 1 ? cell.c! : 0;
+  // estimate = prev * (1 - elapsed/W) + cur; everything below is that, scaled by W (exact in integers).
+  const used = prev * (W - elapsed) + cur * W;
+  const reset = ceilMs(W - elapsed);
+  if (used + cost * W <= L * W) {
+    cell.p = prev;
+    cell.w = id;
+    cell.c = cur + cost;
+    return d(true, Math.max(0, Math.floor((L * W - used - cost * W) / W)), reset, 0);
+  }
+  let retry = reset;
+  if (prev > 0 && cur + cost <= L) {
+    // t = W * (1 - (L - cur - cost) / prev): when prev's weight has decayed enough
+    const num = Math.max(0, W * (prev - (L - cur - cost)) - elapsed * prev);
+    retry = Math.max(1, Math.ceil(num / (prev * 1000)));
+  }
+  return d(false, Math.max(0, Math.floor((L * W - used) / W)), reset, retry);
+}
+
+// --- tests -------------------------------------------------------------------------
+
+describe('RedisTier', { skip }, () => {
+  let srv: RedisServer;
+  let tier: RedisTier;
+  let direct: Redis;
+
+  before(async () => {
+    srv = await startRedisServer();
+    tier = new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:rl' });
+    direct = new Redis(srv.url, { lazyConnect: false });
+    await ready(tier);
+  });
+
+  after(async () => {
+    await tier?.close();
+    direct?.disconnect();
+    await srv?.stop();
+  });
+
+  test('keys: prefix and a hash tag around id and key; long, braced or #-keys hashed', async () => {
+    const s = spec('fixed-window', 5, 1000);
+    assert.equal(redisKey('p', { id: 'route:limit' }, '10.0.0.1'), 'p:{route:limit:10.0.0.1}');
+    const long = 'x'.repeat(201);
+    const hashed = redisKey('p', { id: 'r' }, long);
+    assert.match(hashed, /^p:\{r:#[0-9a-f]{40}\}$/);
+    assert.equal(redisKey('p', { id: 'r' }, 'x'.repeat(200)), `p:{r:${'x'.repeat(200)}}`);
+    assert.match(redisKey('p', { id: 'r' }, 'a}b'), /^p:\{r:#[0-9a-f]{40}\}$/);
+    assert.match(redisKey('p', { id: 'r' }, 'a{b'), /^p:\{r:#[0-9a-f]{40}\}$/);
+    assert.notEqual(redisKey('p', { id: 'r' }, hashed.slice(5, -1)), hashed, 'a literal "#sha1" key is hashed again');
+    assert.match(redisKey('p', { id: 'r' }, '€'.repeat(70)), /#[0-9a-f]{40}/, '> 200 bytes (not chars) is hashed');
+    // The key really used in Redis, and its cluster slot covers only the tag.
+    await tier.take(s, 'client-1', 1);
+    const key = `wt:rl:{${s.id}:client-1}`;
+    assert.equal(await direct.exists(key), 1);
+    assert.equal((await tier.peek(s, 'client-1')).key, key);
+    const tag = key.slice(key.indexOf('{') + 1, key.indexOf('}'));
+    assert.equal(tag, `${s.id}:client-1`);
+    await assert.rejects(tier.take({ ...s, id: 'a{b' }, 'k', 1), RangeError);
+  });
+
+  test('gcra: hand-computed decisions (limit 5 per 1000 ms: one unit every 200 ms, burst 5)', async () => {
+    const s = spec('gcra', 5, 1000);
+    const at = (ms: number, cost = 1) => tier.takeAt(s, 'k', cost, T0 + ms);
+    assert.deepEqual(await at(0), d(true, 4, 200, 0));
+    assert.deepEqual(await at(0), d(true, 3, 400, 0));
+    assert.deepEqual(await at(0, 3), d(true, 0, 1000, 0));
+    assert.deepEqual(await at(0), d(false, 0, 1000, 200), 'the burst is spent');
+    assert.deepEqual(await at(100), d(false, 0, 900, 100), 'denied requests change nothing');
+    assert.deepEqual(await at(200), d(true, 0, 1000, 0), 'one unit back after 200 ms');
+    assert.deepEqual(await at(250), d(false, 0, 950, 150));
+    assert.deepEqual(await at(1500, 3), d(true, 2, 600, 0), 'idle: TAT restarts at now');
+    assert.deepEqual(await at(1500, 6), d(false, 2, 600, 800), 'cost beyond the bucket');
+    // A fresh key: cost > burst can never pass; state untouched.
+    assert.deepEqual(await tier.takeAt(s, 'k2', 6, T0), d(false, 5, 0, 200));
+    assert.equal((await tier.peek(s, 'k2')).raw, null);
+  });
+
+  test('gcra: burst apart from the rate; fractional interval rounded up to a whole µs', async () => {
+    const b = spec('gcra', 10, 1000, 3); // one every 100 ms, at most 3 at once
+    assert.deepEqual(await tier.takeAt(b, 'k', 1, T0), d(true, 2, 100, 0));
+    assert.deepEqual(await tier.takeAt(b, 'k', 2, T0), d(true, 0, 300, 0));
+    assert.deepEqual(await tier.takeAt(b, 'k', 1, T0), d(false, 0, 300, 100));
+    assert.deepEqual(await tier.takeAt(b, 'k', 1, T0 + 100), d(true, 0, 300, 0));
+    const f = spec('gcra', 3, 1000); // T = 333334 µs
+    assert.deepEqual(await tier.takeAt(f, 'k', 1, T0), d(true, 2, 334, 0));
+    assert.deepEqual(await tier.takeAt(f, 'k', 1, T0), d(true, 1, 667, 0));
+    assert.deepEqual(await tier.takeAt(f, 'k', 1, T0), d(true, 0, 1001, 0));
+    assert.deepEqual(await tier.takeAt(f, 'k', 1, T0), d(false, 0, 1001, 334));
+    const p = await tier.peek(f, 'k');
+    assert.deepEqual(p.raw, [String((T0 * 1000 + 3 * 333334).toFixed(0))], 'state: the TAT in µs');
+  });
+
+  test('fixed-window: hand-computed decisions (3 per 1000 ms, windows aligned to Unix time)', async () => {
+    const s = spec('fixed-window', 3, 1000);
+    const at = (ms: number, cost = 1) => tier.takeAt(s, 'k', cost, T0 + ms);
+    assert.deepEqual(await at(100), d(true, 2, 900, 0));
+    assert.deepEqual(await at(200, 2), d(true, 0, 800, 0));
+    assert.deepEqual(await at(300), d(false, 0, 700, 700));
+    assert.deepEqual(await at(999), d(false, 0, 1, 1));
+    assert.deepEqual(await at(1000), d(true, 2, 1000, 0), 'a new window');
+    assert.deepEqual(await at(1001, 3), d(false, 2, 999, 999), 'cost above what is left');
+    assert.deepEqual(await at(1002, 2), d(true, 0, 998, 0), 'the denial took nothing');
+    assert.deepEqual(await tier.takeAt(s, 'k2', 4, T0 + 500), d(false, 3, 500, 500), 'cost above the limit');
+    const p = await tier.peek(s, 'k');
+    assert.deepEqual(p.raw, ['w', String(T0 / 1000 + 1), 'c', '3']);
+  });
+
+  test('sliding-window: hand-computed decisions (10 per 1000 ms)', async () => {
+    const s = spec('sliding-window', 10, 1000);
+    const at = (ms: number, cost = 1) => tier.takeAt(s, 'k', cost, T0 + ms);
+    assert.deepEqual(await at(500, 4), d(true, 6, 500, 0));
+    assert.deepEqual(await at(600, 6), d(true, 0, 400, 0));
+    assert.deepEqual(await at(700), d(false, 0, 300, 300), 'no previous window: wait for this one to end');
+    // Next window: prev = 10, weighted by what is left of it.
+    assert.deepEqual(await at(1250, 2), d(true, 0, 750, 0), '10*0.75 + 0 + 2 = 9.5 <= 10');
+    assert.deepEqual(await at(1300, 1), d(true, 0, 700, 0), '10*0.7 + 2 + 1 = 10');
+    // 10*0.6 + 3 = 9: cost 2 waits until 10*(1-t) + 3 + 2 <= 10, t = 0.5: 100 ms from now.
+    assert.deepEqual(await at(1400, 2), d(false, 1, 600, 100));
+    assert.deepEqual(await at(1500, 2), d(true, 0, 500, 0), 'allowed exactly when promised');
+    assert.deepEqual(await at(1600, 6), d(false, 1, 400, 400), 'cur + cost > limit: only the next window helps');
+    assert.deepEqual(await at(3100, 10), d(true, 0, 900, 0), 'two windows on: nothing remembered');
+    assert.deepEqual(await tier.takeAt(s, 'k2', 11, T0), d(false, 10, 1000, 1000));
+  });
+
+  test('all algorithms agree with the reference model over random sequences', async () => {
+    let rnd = 12345;
+    const rand = (n: number) => {
+      rnd = (rnd * 1103515245 + 12345) % 2147483648;
+      return rnd % n;
+    };
+    const specs = [
+      spec('gcra', 7, 1000),
+      spec('gcra', 3, 1000, 5),
+      spec('gcra', 100, 60_000, 20),
+      spec('fixed-window', 7, 500),
+      spec('fixed-window', 50, 2000),
+      spec('sliding-window', 7, 500),
+      spec('sliding-window', 20, 1000),
+      spec('sliding-window', 3, 300),
+    ];
+    for (const s of specs) {
+      const cell: Cell = {};
+      let t = T0 + rand(1000);
+      for (let i = 0; i < 300; i++) {
+        t += rand(4) === 0 ? rand(400) : rand(30);
+        const cost = rand(5) === 0 ? rand(4) + 2 : 1;
+        const now = t + rand(1000) / 1000; // sub-ms too
+        const want = reference(s, cell, cost, now);
+        const got = await tier.takeAt(s, 'k', cost, now);
+        assert.deepEqual(got, want, `${s.algorithm} ${s.limit}/${s.windowMs} step ${i} at +${t - T0} ms cost ${cost}`);
+      }
+    }
+  });
+
+  test('on the Redis clock: allowed until the limit, then denied with a retry time', async () => {
+    for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+      const s = spec(alg, 3, 60_000);
+      if (leftInWindow(60_000) < 2000) await sleep(leftInWindow(60_000) + 10);
+      const got = [];
+      for (let i = 0; i < 4; i++) got.push(await tier.take(s, 'k', 1));
+      assert.deepEqual(got.map((g) => g.allowed), [true, true, true, false], alg);
+      assert.deepEqual(got.map((g) => g.remaining), [2, 1, 0, 0], alg);
+      const last = got[3]!;
+      assert.ok(last.retryAfterMs > 0 && last.retryAfterMs <= 60_000, `${alg} retryAfter ${last.retryAfterMs}`);
+      assert.ok(last.resetMs > 0 && last.resetMs <= 60_000, `${alg} reset ${last.resetMs}`);
+      const ttl = (await tier.peek(s, 'k')).ttlMs;
+      assert.ok(ttl > 0 && ttl <= 121_000, `${alg} ttl ${ttl}`);
+    }
+  });
+
+  test('exact under concurrency: 2,000 concurrent takes against a limit of 500 admit exactly 500', async () => {
+    // Windows of an hour (gcra: one unit per 7.2 s): nothing refills or rolls over during the burst.
+    const W = 3_600_000;
+    if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
+    for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+      const s = spec(alg, 500, W);
+      const out = await Promise.all(Array.from({ length: 2000 }, () => tier.take(s, 'hot', 1)));
+      assert.equal(out.filter((o) => o.allowed).length, 500, alg);
+      const rem = out.filter((o) => o.allowed).map((o) => o.remaining).sort((a, b) => a - b);
+      assert.deepEqual(rem, Array.from({ length: 500 }, (_, i) => i), `${alg}: each remaining count handed out once`);
+    }
+  });
+
+  test('two tiers (two gateways) share one limit exactly', async () => {
+    const other = new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:rl' });
+    try {
+      await ready(other);
+      const W = 3_600_000;
+      if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
+      for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+        const s = spec(alg, 200, W);
+        const twin = { ...s }; // the other gateway's own copy of the config
+        const out = await Promise.all(Array.from({ length: 600 }, (_, i) => (i % 2 ? tier.take(s, 'shared', 1) : other.take(twin, 'shared', 1))));
+        assert.equal(out.filter((o) => o.allowed).length, 200, alg);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('cost > 1 on the Redis clock, and reset', async () => {
+    const W = 3_600_000;
+    if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
+    for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+      const s = spec(alg, 10, W);
+      assert.deepEqual([(await tier.take(s, 'c', 4)).remaining, (await tier.take(s, 'c', 4)).remaining], [6, 2], alg);
+      const no = await tier.take(s, 'c', 4);
+      assert.equal(no.allowed, false, alg);
+      assert.equal(no.remaining, 2, alg);
+      assert.equal((await tier.take(s, 'c', 2)).allowed, true, alg);
+      assert.equal((await tier.take(s, 'c', 0)).allowed, true, `${alg}: cost 0 only reads`);
+      assert.notEqual((await tier.peek(s, 'c')).raw, null);
+      assert.equal(await tier.reset(s, 'c'), true);
+      assert.equal(await tier.reset(s, 'c'), false);
+      assert.deepEqual(await tier.peek(s, 'c'), { key: redisKey('wt:rl', s, 'c'), raw: null, ttlMs: -2 });
+      assert.equal((await tier.take(s, 'c', 10)).allowed, true, `${alg}: the full quota after reset`);
+    }
+    await assert.rejects(tier.take(spec('gcra', 1, 1), 'c', 1.5), RangeError);
+    await assert.rejects(tier.take(spec('gcra', 1, 1), 'c', -1), RangeError);
+    await assert.rejects(tier.take(spec('gcra', 0, 1), 'c', 1), RangeError);
+  });
+
+  test('a key of another type (the algorithm changed under the same id) is replaced, not an error', async () => {
+    const s = spec('fixed-window', 2, 60_000);
+    await direct.set(redisKey('wt:rl', s, 'k'), 'junk');
+    assert.equal((await tier.take(s, 'k', 1)).allowed, true);
+    const g = { ...spec('gcra', 2, 60_000), id: s.id };
+    assert.equal((await tier.take(g, 'k', 1)).allowed, true, 'gcra over a hash');
+    assert.equal((await tier.take({ ...spec('sliding-window', 2, 60_000), id: s.id }, 'k', 1)).allowed, true, 'sliding over a string');
+  });
+
+  test('redactUrl hides the password', () => {
+    assert.equal(redactUrl('redis://user:s3cret@host:6379/0'), 'redis://user:***@host:6379/0');
+    assert.equal(redactUrl('redis://:s3cret@host:6379'), 'redis://:***@host:6379');
+    assert.equal(redactUrl('redis://host:6379'), 'redis://host:6379');
+  });
+});
+
+describe('RedisTier when Redis fails', { skip }, () => {
+  let srv: RedisServer;
+  let tier: RedisTier;
+  const DEADLINE = 50;
+  const SLACK = 200;
+  const logs: { level: string; obj: Record<string, unknown>; msg?: string }[] = [];
+  const log = {
+    info: (obj: object, msg?: string) => void logs.push({ level: 'info', obj: obj as Record<string, unknown>, msg }),
+    warn: (obj: object, msg?: string) => void logs.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }),
+  };
+  const s = spec('fixed-window', 1_000_000, 3_600_000);
+
+  before(async () => {
+    srv = await startRedisServer();
+    tier = new RedisTier({ url: srv.url, deadlineMs: DEADLINE, keyPrefix: 'wt:rl', failureThreshold: 3, openMs: 300, reconnectMaxMs: 200, log });
+    await ready(tier);
+  });
+
+  after(async () => {
+    srv?.resume();
+    await tier?.close();
+    await srv?.stop();
+  });
+
+  interface Outcome {
+    ms: number;
+    code?: string;
+    allowed?: boolean;
+    /** Settled before the event loop turned once (no I/O, no timer awaited): independent of CPU load. */
+    atOnce: boolean;
+  }
+
+  /** One take, timed, and whether it settled without waiting on anything. */
+  async function one(): Promise<Outcome> {
+    const t = performance.now();
+    let settled = false;
+    const p = tier.take(s, 'k', 1).then(
+      (r) => ((settled = true), { allowed: r.allowed }),
+      (e: unknown) => {
+        settled = true;
+        assert.ok(e instanceof RedisTierError, `a RedisTierError, not ${String(e)}`);
+        return { code: codeOf(e) };
+      },
+    );
+    await new Promise((r) => setImmediate(r));
+    const atOnce = settled;
+    const r = await p;
+    return { ...r, ms: performance.now() - t, atOnce };
+  }
+
+  /** `n` rounds of `concurrent` takes. */
+  async function timed(n: number, concurrent = 1): Promise<Outcome[]> {
+    const out: Outcome[] = [];
+    for (let i = 0; i < n; i++) out.push(...(await Promise.all(Array.from({ length: concurrent }, one))));
+    return out;
+  }
+
+  /** The "does not wait" check: every call settled at once, and (loosely) fast in total. */
+  function noWait(rs: Outcome[], what: string): void {
+    for (const r of rs) {
+      assert.equal(r.code, 'WICKET_ERR_REDIS_UNAVAILABLE', what);
+      assert.ok(r.atOnce, `${what}: settled without waiting on I/O or a timer`);
+    }
+    const mean = rs.reduce((m, r) => m + r.ms, 0) / rs.length;
+    assert.ok(mean < 5, `${what}: ${mean.toFixed(2)} ms per call on average`);
+  }
+
+  test('stalled Redis (SIGSTOP): calls end at the deadline, then the circuit skips Redis', async () => {
+    assert.equal((await tier.take(s, 'k', 1)).allowed, true);
+    srv.pause();
+    try {
+      // 50 concurrent calls: all time out at the deadline (the circuit opens on the way).
+      const burst = await timed(1, 50);
+      for (const r of burst) {
+        assert.equal(r.code, 'WICKET_ERR_REDIS_TIMEOUT');
+        assert.ok(r.ms < DEADLINE + SLACK, `waited ${r.ms.toFixed(1)} ms`);
+      }
+      assert.equal(tier.circuit, 'open');
+      assert.equal(tier.available, false);
+      noWait(await timed(100), 'open circuit');
+      // After openMs one probe goes (and times out); the rest are refused at once meanwhile.
+      await sleep(350);
+      assert.equal(tier.available, true, 'due a probe');
+      const probe = tier.take(s, 'k', 1).catch((e: unknown) => codeOf(e));
+      assert.equal(tier.circuit, 'half-open');
+      noWait(await timed(10), 'half-open, probe in flight');
+      assert.equal(await probe, 'WICKET_ERR_REDIS_TIMEOUT');
+      assert.equal(tier.circuit, 'open');
+    } finally {
+      srv.resume();
+    }
+    // Resumed: the next probe closes the circuit; decisions resume.
+    await sleep(350);
+    assert.equal((await tier.take(s, 'k', 1)).allowed, true);
+    assert.equal(tier.circuit, 'closed');
+    assert.equal(tier.available, true);
+    assert.ok(logs.some((l) => l.msg?.includes('circuit opened')));
+    assert.ok(logs.some((l) => l.msg?.includes('circuit closed')));
+  });
+
+  test('dead Redis: calls fail fast with UNAVAILABLE; restarted on the same port: used again', async () => {
+    assert.equal((await tier.take(s, 'k', 1)).allowed, true);
+    await srv.kill();
+    // The first calls may meet the dying connection; none waits past the deadline.
+    const first = await timed(20);
+    for (const r of first) {
+      assert.ok(r.code === 'WICKET_ERR_REDIS_UNAVAILABLE' || r.code === 'WICKET_ERR_REDIS_TIMEOUT', String(r.code));
+      assert.ok(r.ms < DEADLINE + SLACK, `waited ${r.ms.toFixed(1)} ms`);
+    }
+    assert.equal(tier.available, false);
+    noWait(await timed(200), 'redis dead');
+    await assert.rejects(tier.peek(s, 'k'), (e: unknown) => codeOf(e) === 'WICKET_ERR_REDIS_UNAVAILABLE');
+    await assert.rejects(tier.reset(s, 'k'), (e: unknown) => codeOf(e) === 'WICKET_ERR_REDIS_UNAVAILABLE');
+    assert.ok(logs.some((l) => l.msg?.includes('connection lost')));
+
+    await srv.restart();
+    await ready(tier, 5000);
+    const r = await tier.take(s, 'k', 1);
+    assert.equal(r.allowed, true);
+    assert.equal(r.remaining, s.limit - 1, 'a fresh Redis: fresh state');
+    assert.ok(logs.some((l) => l.msg === 'redis reconnected'));
+  });
+
+  test('unreachable at start: UNAVAILABLE at once; the password never reaches a log line', async () => {
+    const [port] = await freePorts(1);
+    const mine: string[] = [];
+    const l = { info: (o: object, m?: string) => void mine.push(JSON.stringify(o) + m), warn: (o: object, m?: string) => void mine.push(JSON.stringify(o) + m) };
+    const t = new RedisTier({ url: `redis://user:s3cret-pw@127.0.0.1:${port}`, deadlineMs: DEADLINE, keyPrefix: 'x', log: l });
+    try {
+      let settled = false;
+      const p = t.take(s, 'k', 1).catch((e: unknown) => ((settled = true), codeOf(e)));
+      await new Promise((r) => setImmediate(r));
+      assert.ok(settled, 'not connected: refused at once');
+      assert.equal(await p, 'WICKET_ERR_REDIS_UNAVAILABLE');
+      assert.ok(await until(() => mine.length > 0, 2000), 'the outage is logged');
+      assert.ok(mine.some((m) => m.includes('***') && m.includes('unreachable')), mine.join('\n'));
+      assert.ok(!mine.some((m) => m.includes('s3cret-pw')), mine.join('\n'));
+    } finally {
+      await t.close();
+    }
+    await assert.rejects(t.take(s, 'k', 1), (e: unknown) => codeOf(e) === 'WICKET_ERR_REDIS_UNAVAILABLE', 'closed');
+  });
+});

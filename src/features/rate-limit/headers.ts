@@ -25,13 +25,29 @@ export function policyValue(policies: readonly PolicyInfo[]): string {
 
 const seconds = (ms: number): number => Math.max(0, Math.ceil(ms / 1000));
 
+/** Policy names are few and fixed per config: quote each once. */
+const quoted = new Map<string, string>();
+function quote(name: string): string {
+  let q = quoted.get(name);
+  if (q === undefined) {
+    q = sfString(name);
+    if (quoted.size < 10_000) quoted.set(name, q);
+  }
+  return q;
+}
+
 /** Header list (flat name, value) for the decisions of one request. */
 export function rateLimitHeaders(mode: HeaderMode, policies: readonly PolicyInfo[], policy: string, decisions: readonly Decision[]): string[] {
   const out: string[] = [];
   if (mode === 'none' || decisions.length === 0) return out;
   if (mode === 'draft' || mode === 'both') {
     out.push('ratelimit-policy', policy);
-    out.push('ratelimit', decisions.map((d, i) => `${sfString(policies[i]!.name)};r=${d.remaining};t=${seconds(d.resetMs)}`).join(', '));
+    let v = '';
+    for (let i = 0; i < decisions.length; i++) {
+      const d = decisions[i]!;
+      v += `${i === 0 ? '' : ', '}${quote(policies[i]!.name)};r=${d.remaining};t=${seconds(d.resetMs)}`;
+    }
+    out.push('ratelimit', v);
   }
   if (mode === 'legacy' || mode === 'both') {
     let m = 0;

@@ -19,6 +19,7 @@ import { HealthChecker } from '../health/active-checks.js';
 import { stateMetrics } from '../observability/state-metrics.js';
 import { adminKey } from '../features/rate-limit/feature.js';
 import { describeState } from '../features/rate-limit/algorithms.js';
+import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import type { Registry } from 'prom-client';
 
 /** Per-worker columns in the segment: room for a full rolling restart of the largest pool. */
@@ -60,6 +61,7 @@ export class Supervisor {
   #upstreamSlots: SlotMap | null = null;
   #health: HealthChecker | null = null;
   #metrics: Registry | null = null;
+  #redis: { conf: NonNullable<ResolvedConfig['rateLimit']['redis']>; tier: RedisTier } | null = null;
   #watch: NodeJS.Timeout | null = null;
   /** Columns of the segment in use by live workers. */
   readonly #columns = new Set<number>();
@@ -123,13 +125,15 @@ export class Supervisor {
     const spec = r?.rateLimit?.limits.find((l) => l.name === limit);
     if (spec === undefined || this.#store === null) return null;
     const table = this.#store.table;
-    const local = adminKey(spec, key);
+    // A global limit's state is in Redis; its local fallback has cells of its own.
+    const redis = spec.tier === 'global' ? this.#redisTier() : null;
+    const parts = key.split(',').join('\u001f');
+    const local = adminKey(spec.tier === 'global' ? { ...spec, id: `${spec.id}#local` } : spec, key);
     if (reset) {
       const cleared = table.reset(local);
-      // The local fallback of a global limit has its own cells.
-      const fallback = spec.tier === 'global' ? table.reset(adminKey({ ...spec, id: `${spec.id}#local` }, key)) : false;
+      const remote = redis === null ? false : await redis.reset(spec, parts);
       this.#log.warn({ route, limit, tier: spec.tier }, 'rate-limit key reset by the admin API');
-      return { route, limit, tier: spec.tier, reset: cleared || fallback };
+      return { route, limit, tier: spec.tier, reset: cleared || remote };
     }
     const v = table.get(local);
     return {
@@ -140,7 +144,19 @@ export class Supervisor {
       present: v !== undefined,
       state: v === undefined ? null : describeState(spec, v, Date.now()),
       expiresInSec: table.expiresIn(local) ?? null,
+      ...(redis === null ? {} : { redis: await redis.peek(spec, parts) }),
     };
+  }
+
+  /** The admin API's own Redis client, made on first use (and remade when the settings change). */
+  #redisTier(): RedisTier | null {
+    const conf = this.#config.rateLimit.redis;
+    if (conf === undefined) return null;
+    if (this.#redis === null || !isDeepStrictEqual(this.#redis.conf, conf)) {
+      void this.#redis?.tier.close();
+      this.#redis = { conf, tier: new RedisTier({ ...conf, log: this.#log }) };
+    }
+    return this.#redis.tier;
   }
 
   setTargetDown(upstream: string, index: number, down: boolean): boolean {
@@ -171,6 +187,7 @@ export class Supervisor {
     this.#health = new HealthChecker(this.#store, this.#log);
     this.#health.update(this.#config);
     this.#metrics = stateMetrics(this.#store, () => this.#config);
+    this.#redisTier(); // connects now, so the admin API's first read finds it ready
     // A full keyed table is answered per key without state: say so in the log too.
     let full = 0;
     this.#watch = setInterval(() => {
@@ -357,6 +374,7 @@ export class Supervisor {
     this.#config = next;
     this.#version++;
     this.#health?.update(next);
+    this.#redisTier();
     if (!isDeepStrictEqual(prev.state, next.state)) {
       this.#log.warn('state (shared-memory segment) changes take effect at the next start of the gateway');
       next.state = prev.state;
@@ -456,6 +474,7 @@ export class Supervisor {
     await Promise.all(live.map((w) => this.#retire(w)));
     this.#health?.stop();
     if (this.#watch !== null) clearInterval(this.#watch);
+    await this.#redis?.tier.close();
     await this.#admin?.close();
     if (this.#segment !== null) {
       try {

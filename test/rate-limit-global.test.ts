@@ -114,7 +114,8 @@ const statuses = (rs: Reply[]): Record<number, number> => {
 const maxMs = (rs: Reply[]): number => rs.reduce((m, r) => Math.max(m, r.ms), 0);
 
 /** Lines a gateway logged with exactly this pino msg. */
-const logged = (gw: Gateway, msg: string): number => gw.output.filter((l) => l.includes(`"msg":"${msg}"`)).length;
+/** Lines a worker logged (the supervisor keeps a Redis client of its own for the admin API). */
+const logged = (gw: Gateway, msg: string): number => gw.output.filter((l) => l.includes(`"msg":"${msg}"`) && l.includes('"name":"worker"')).length;
 
 // draft-ietf-httpapi-ratelimit-headers: sf-lists of sf-string items with integer params.
 const SF_ITEM = (params: string[]) => `"[^"\\\\]*"${params.map((p) => `;${p}=\\d{1,15}`).join('')}`;

@@ -2,16 +2,18 @@
 // redis-server.ts): each algorithm's decisions against hand-computed values
 // (on a test clock passed to the script, takeAt) and against a reference
 // model over random sequences; exactness under concurrency on Redis's own
-// clock; two tiers sharing one limit; cost > 1; keys; and the failure path:
-// a stalled Redis (SIGSTOP) never holds a call past the deadline, a dead one
-// is skipped at once once the circuit is open, and a restarted one is used
-// again.
+// clock; two tiers sharing one limit; cost > 1; keys; batching (takes of one
+// turn coalesced into one script call per hash tag, or per turn: the same
+// decisions as the same takes one by one, and the number of script calls
+// Redis saw); and the failure path: a stalled Redis (SIGSTOP) never holds a
+// call (nor a batch) past the deadline, a dead one is skipped at once once
+// the circuit is open, and a restarted one is used again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startRedisServer, redisSkip, type RedisServer } from '../../../test/helpers/redis-server.js';
 import { sleep, until } from '../../../test/helpers/wait.js';
-import { RedisTier, RedisTierError, redactUrl, redisKey, type Algorithm, type Decision, type LimitSpec } from './redis-tier.js';
+import { RedisTier, RedisTierError, hashTag, redactUrl, redisKey, type Algorithm, type Decision, type LimitSpec, type RedisTierOptions } from './redis-tier.js';
 import { freePorts } from '../../../test/helpers/gateway.js';
 
 const skip = redisSkip();
@@ -98,6 +100,27 @@ function reference(s: LimitSpec, cell: Cell, cost: number, nowMs: number): Decis
   }
   return d(false, Math.max(0, Math.floor((L * W - used) / W)), reset, retry);
 }
+
+/** Script calls (EVALSHA + EVAL) Redis has run so far. */
+async function scriptCalls(r: Redis): Promise<number> {
+  const info = await r.info('commandstats');
+  let n = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) n += Number(m[1]);
+  return n;
+}
+
+/** A deterministic mix of takes over several specs, keys and costs. */
+function mixedOps(specs: LimitSpec[], keys: string[], n: number, seed: number): { s: number; key: string; cost: number }[] {
+  let rnd = seed;
+  const rand = (m: number) => {
+    rnd = (rnd * 1103515245 + 12345) % 2147483648;
+    return rnd % m;
+  };
+  return Array.from({ length: n }, () => ({ s: rand(specs.length), key: keys[rand(keys.length)]!, cost: rand(6) === 0 ? rand(4) + 2 : rand(15) === 0 ? 0 : 1 }));
+}
+
+/** The same limits under fresh ids (fresh state in Redis). */
+const twin = (s: LimitSpec): LimitSpec => ({ ...s, id: `t${++seq}` });
 
 // --- tests -------------------------------------------------------------------------
 
@@ -311,6 +334,208 @@ describe('RedisTier', { skip }, () => {
     assert.equal((await tier.take({ ...spec('sliding-window', 2, 60_000), id: s.id }, 'k', 1)).allowed, true, 'sliding over a string');
   });
 
+  test('hashTag follows the Redis Cluster rule', () => {
+    assert.equal(hashTag('p:{r:k}'), 'r:k');
+    assert.equal(hashTag('p:{}x{a}'), 'p:{}x{a}', 'empty tag: the whole key');
+    assert.equal(hashTag('{a}:{b}'), 'a', 'the first tag only');
+    assert.equal(hashTag('plain'), 'plain');
+    assert.equal(hashTag('p{:{r:k}'), ':{r:k', 'the first { and the first } after it');
+    assert.equal(hashTag(redisKey('wt:rl', { id: 'r' }, 'x')), 'r:x');
+  });
+
+  test('batching: concurrent takes across keys and algorithms decide exactly as the same takes one by one', async () => {
+    // Windows of seconds on the test clock, instants well inside them: no state expires (in real
+    // time) while it still matters, so the reference model (which has no expiry) applies.
+    const base = [
+      spec('gcra', 7, 7000),
+      spec('gcra', 3, 3000, 5),
+      spec('fixed-window', 9, 5000),
+      spec('fixed-window', 40, 20_000),
+      spec('sliding-window', 7, 4000),
+      spec('sliding-window', 20, 10_000),
+    ];
+    const keys = ['a', 'b', 'c', 'x'.repeat(300)];
+    const tiers: [string, RedisTier][] = [['hash-tag', tier]];
+    const mk = (o: Partial<RedisTierOptions>) => new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:rl', ...o });
+    const extra = [mk({ batch: 'all' }), mk({ batch: 'all', maxBatch: 7 }), mk({ maxBatch: 3, flush: 'microtask' }), mk({ batch: 'all', flush: 'microtask' })];
+    tiers.push(['all', extra[0]!], ['all, maxBatch 7', extra[1]!], ['hash-tag, maxBatch 3, microtask', extra[2]!], ['all, microtask', extra[3]!]);
+    try {
+      for (const t of extra) await ready(t);
+      for (const [name, t] of tiers) {
+        const seqSpecs = base.map(twin);
+        const conSpecs = base.map(twin);
+        const cells = base.map(() => new Map<string, Cell>());
+        // 12 instants 3 s apart; at each, 150 takes at once (one turn) against 150 awaited one after another.
+        for (let round = 0; round < 12; round++) {
+          const now = T0 + round * 3000 + 250 + (round % 3) * 0.25;
+          const ops = mixedOps(base, keys, 150, 1000 + round);
+          const concurrent = await Promise.all(ops.map((o) => t.takeAt(conSpecs[o.s]!, o.key, o.cost, now)));
+          for (let i = 0; i < ops.length; i++) {
+            const o = ops[i]!;
+            const one = await t.takeAt(seqSpecs[o.s]!, o.key, o.cost, now);
+            const cell = cells[o.s]!.get(o.key) ?? {};
+            cells[o.s]!.set(o.key, cell);
+            const want = reference(base[o.s]!, cell, o.cost, now);
+            assert.deepEqual(one, want, `${name}: one by one, round ${round} take ${i}`);
+            assert.deepEqual(concurrent[i], want, `${name}: batched, round ${round} take ${i} (${base[o.s]!.algorithm} ${o.key.slice(0, 5)} cost ${o.cost})`);
+          }
+          // The state left in Redis is the same too.
+          const pairs = base.flatMap((_, i) => keys.map((k) => [i, k] as const));
+          const states = await Promise.all(pairs.map(([i, k]) => Promise.all([t.peek(seqSpecs[i]!, k), t.peek(conSpecs[i]!, k)])));
+          for (let j = 0; j < pairs.length; j++) {
+            const [a, b] = states[j]!;
+            assert.deepEqual(b.raw, a.raw, `${name}: round ${round}, state of ${base[pairs[j]![0]]!.algorithm} ${pairs[j]![1].slice(0, 5)}`);
+          }
+        }
+      }
+    } finally {
+      await Promise.all(extra.map((t) => t.close()));
+    }
+  });
+
+  test('batching: one key under changing algorithms and over odd stored values, batched as one by one', async () => {
+    // The same id under three algorithms (a limit whose algorithm changed), on keys that start out
+    // holding values the scripts did not write: every take of a turn in one call, against one by one.
+    // [what, the algorithm of the first takes, how the keys start]
+    const starts: [string, number, (k: string) => Promise<unknown>][] = [
+      ['absent', 0, async () => undefined],
+      // T = 833334 µs: after one take the TAT is now + 834000.5 µs, which the '%.0f' round trip makes now + 834000 (reset 834, not 835).
+      ['fractional TAT', 0, (k) => direct.set(k, String((T0 + 250.5) * 1000 + 666.5))],
+      ['junk string', 0, (k) => direct.set(k, 'junk')],
+      // 1.5 + 1 is stored as '2' (round half to even): the next take sees 2, not 2.5.
+      ['fractional counts, fixed first', 1, (k) => direct.hset(k, 'w', String(T0 / 5000), 'c', '1.5', 'p', '1.5')],
+      ['fractional counts, sliding first', 2, (k) => direct.hset(k, 'w', String(T0 / 5000), 'c', '1.5', 'p', '1.5')],
+      ['previous window, sliding first', 2, (k) => direct.hset(k, 'w', String(T0 / 5000 - 1), 'c', '4.5')],
+      ['a list', 1, (k) => direct.rpush(k, 'x')],
+    ];
+    let rnd = 7;
+    const rand = (m: number) => {
+      rnd = (rnd * 1103515245 + 12345) % 2147483648;
+      return rnd % m;
+    };
+    for (const [what, first, init] of starts) {
+      const ids = [`m${++seq}`, `m${++seq}`];
+      const algs = (id: string): LimitSpec[] => [
+        { id, algorithm: 'gcra', limit: 6, windowMs: 5000 },
+        { id, algorithm: 'fixed-window', limit: 6, windowMs: 5000 },
+        { id, algorithm: 'sliding-window', limit: 6, windowMs: 5000 },
+      ];
+      const [batched, single] = ids.map(algs) as [LimitSpec[], LimitSpec[]];
+      for (const id of ids) await init(redisKey('wt:rl', { id }, 'k'));
+      // Two of the first algorithm (costs 1 then 0: the second reports what the first left), then every switch, then at random.
+      const ops = Array.from({ length: 40 }, (_, i) => ({ a: i < 2 ? first : i < 8 ? (first + i) % 3 : rand(3), cost: i < 2 ? 1 - i : rand(4) }));
+      const now = T0 + 250.5;
+      const got = await Promise.all(ops.map((o) => tier.takeAt(batched[o.a]!, 'k', o.cost, now)));
+      for (let i = 0; i < ops.length; i++) {
+        const o = ops[i]!;
+        assert.deepEqual(got[i], await tier.takeAt(single[o.a]!, 'k', o.cost, now), `${what}: take ${i} (${single[o.a]!.algorithm}, cost ${o.cost})`);
+      }
+      const [x, y] = await Promise.all([tier.peek(batched[0]!, 'k'), tier.peek(single[0]!, 'k')]);
+      assert.deepEqual(x!.raw, y!.raw, `${what}: state`);
+      assert.ok(Math.abs(x!.ttlMs - y!.ttlMs) < 200, `${what}: expiry ${x!.ttlMs} vs ${y!.ttlMs}`);
+    }
+  });
+
+  test('batching: one script call per hash tag per turn (per turn with batch: all), at most maxBatch takes each', async () => {
+    const s = spec('fixed-window', 1_000_000, 3_600_000);
+    const g = spec('gcra', 1_000_000, 3_600_000);
+    /** Script calls made by `n` concurrent takes, take i on key k(i mod keys) under s or g alternately. */
+    const count = async (t: RedisTier, n: number, keys: number, both = true): Promise<number> => {
+      const before = await scriptCalls(direct);
+      const out = await Promise.all(Array.from({ length: n }, (_, i) => t.take(both && i % 2 ? g : s, `k${i % keys}`, 1)));
+      assert.ok(out.every((o) => o.allowed));
+      return (await scriptCalls(direct)) - before;
+    };
+    assert.equal(await count(tier, 100, 1, false), 1, 'one key: one call');
+    assert.equal(await count(tier, 300, 1, false), 3, 'one key, 300 takes: 128 + 128 + 44');
+    assert.equal(await count(tier, 400, 20, false), 20, 'hash-tag: one call per key (20 keys)');
+    assert.equal(await count(tier, 40, 40), 40, 'hash-tag: one call per key (40 keys under two limits)');
+    const all = new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:rl', batch: 'all' });
+    const braced = new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:{rl}' });
+    try {
+      await ready(all);
+      await ready(braced);
+      assert.equal(await count(all, 200, 10), 2, 'all: 128 + 72, whatever the keys');
+      assert.equal(await count(braced, 200, 10), 2, 'a prefix with a hash tag: every key in one slot, so batched together');
+      // Takes in different turns are different calls.
+      const before = await scriptCalls(direct);
+      const a = tier.take(s, 'turns', 1);
+      await new Promise((r) => setImmediate(r));
+      const b = tier.take(s, 'turns', 1);
+      assert.deepEqual([(await a).remaining, (await b).remaining], [999_999, 999_998]);
+      assert.equal((await scriptCalls(direct)) - before, 2);
+    } finally {
+      await all.close();
+      await braced.close();
+    }
+  });
+
+  test('batching: exact under concurrency on the Redis clock, several hot keys in one call', async () => {
+    const W = 3_600_000;
+    if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
+    const all = new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:rl', batch: 'all', maxBatch: 1000 });
+    try {
+      await ready(all);
+      for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+        const s = spec(alg, 300, W);
+        const out = await Promise.all(Array.from({ length: 4000 }, (_, i) => (i % 2 ? all : tier).take(s, `hot${i % 4}`, 1)));
+        for (let k = 0; k < 4; k++) {
+          const mine = out.filter((_, i) => i % 4 === k);
+          assert.equal(mine.filter((o) => o.allowed).length, 300, `${alg} hot${k}`);
+          const rem = mine.filter((o) => o.allowed).map((o) => o.remaining).sort((a, b) => a - b);
+          assert.deepEqual(rem, Array.from({ length: 300 }, (_, i) => i), `${alg} hot${k}: each remaining count handed out once`);
+        }
+      }
+    } finally {
+      await all.close();
+    }
+  });
+
+  test('batching: peek and reset see the takes issued before them; close refuses queued takes', async () => {
+    const s = spec('fixed-window', 10, 3_600_000);
+    if (leftInWindow(3_600_000) < 10_000) await sleep(leftInWindow(3_600_000) + 10);
+    const takes = [tier.take(s, 'o', 3), tier.take(s, 'o', 2)];
+    const p = tier.peek(s, 'o');
+    assert.equal((await p).raw?.[3], '5', 'the queued takes went first');
+    await Promise.all(takes);
+    const t2 = tier.take(s, 'o', 1);
+    assert.equal(await tier.reset(s, 'o'), true, 'the queued take created state before the reset');
+    assert.equal((await t2).remaining, 4);
+    const other = new RedisTier({ url: srv.url, deadlineMs: 2000, keyPrefix: 'wt:rl' });
+    await ready(other);
+    const queued = other.take(s, 'o', 1).catch((e: unknown) => codeOf(e));
+    await other.close();
+    assert.equal(await queued, 'WICKET_ERR_REDIS_UNAVAILABLE');
+    assert.equal((await tier.peek(s, 'o')).raw, null, 'the refused take took nothing');
+  });
+
+  test('batching: a turn whose deadline passes before it is sent times out, and later takes start a new turn', async () => {
+    const t = new RedisTier({ url: srv.url, deadlineMs: 150, keyPrefix: 'wt:rl', failureThreshold: 1_000_000 });
+    try {
+      await ready(t);
+      const s = spec('fixed-window', 1000, 3_600_000);
+      const out = await new Promise<(string | number)[]>((resolve) => {
+        // A take from a check-phase callback: its turn is sent on the next iteration's check phase;
+        // the loop is then blocked past the deadline, so the turn's timer comes first.
+        setImmediate(() => {
+          const a = t.take(s, 'late', 1).then((d) => d.remaining, (e: unknown) => String(codeOf(e)));
+          // Due after the turn's timer, in the same timers phase: joins no expired turn.
+          let b: Promise<string | number> = Promise.resolve('not run');
+          setTimeout(() => {
+            b = t.take(s, 'late', 1).then((d) => d.remaining, (e: unknown) => String(codeOf(e)));
+          }, 160);
+          const until = performance.now() + 250;
+          while (performance.now() < until);
+          void a.then(async (x) => resolve([x, await sleep(50).then(() => Promise.race([b, sleep(1000).then(() => 'never settled')]))]));
+        });
+      });
+      assert.equal(out[0], 'WICKET_ERR_REDIS_TIMEOUT', 'blocked past its deadline');
+      assert.equal(typeof out[1], 'number', `the next take is decided: ${String(out[1])}`);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('redactUrl hides the password', () => {
     assert.equal(redactUrl('redis://user:s3cret@host:6379/0'), 'redis://user:***@host:6379/0');
     assert.equal(redactUrl('redis://:s3cret@host:6379'), 'redis://:***@host:6379');
@@ -416,6 +641,76 @@ describe('RedisTier when Redis fails', { skip }, () => {
     assert.equal(tier.available, true);
     assert.ok(logs.some((l) => l.msg?.includes('circuit opened')));
     assert.ok(logs.some((l) => l.msg?.includes('circuit closed')));
+  });
+
+  test('stalled Redis: every take of a batch (several keys, algorithms, turns, and batch: all) rejects by the deadline', async () => {
+    // Circuit out of the way (a huge threshold): every batch is sent and must time out by itself.
+    const mk = (o: Partial<RedisTierOptions>) => new RedisTier({ url: srv.url, deadlineMs: DEADLINE, keyPrefix: 'wt:rl', failureThreshold: 1_000_000, ...o });
+    const tiers = [mk({}), mk({ batch: 'all' }), mk({ batch: 'all', maxBatch: 5 }), mk({ flush: 'microtask' })];
+    const specs = [spec('gcra', 1000, 60_000), spec('fixed-window', 1000, 60_000), spec('sliding-window', 1000, 60_000)];
+    try {
+      for (const t of tiers) {
+        await ready(t);
+        assert.equal((await t.take(specs[0]!, 'warm', 1)).allowed, true);
+      }
+      srv.pause();
+      try {
+        const outcomes: Promise<{ ms: number; code?: string }>[] = [];
+        const fire = () => {
+          for (let i = 0; i < 60; i++) {
+            const t0 = performance.now();
+            const t = tiers[i % tiers.length]!;
+            outcomes.push(
+              t.take(specs[i % 3]!, `k${i % 5}`, 1).then(
+                () => ({ ms: performance.now() - t0 }),
+                (e: unknown) => {
+                  assert.ok(e instanceof RedisTierError, String(e));
+                  return { ms: performance.now() - t0, code: codeOf(e) };
+                },
+              ),
+            );
+          }
+        };
+        fire();
+        await new Promise((r) => setImmediate(r));
+        fire(); // a second turn while the first is in flight
+        await sleep(10);
+        fire(); // and a third, later
+        const rs = await Promise.all(outcomes);
+        assert.equal(rs.length, 180);
+        for (const r of rs) {
+          assert.equal(r.code, 'WICKET_ERR_REDIS_TIMEOUT');
+          assert.ok(r.ms < DEADLINE + SLACK, `waited ${r.ms.toFixed(1)} ms`);
+        }
+      } finally {
+        srv.resume();
+      }
+      // Redis answers again: late replies of the timed-out batches are ignored, new takes are decided.
+      for (const t of tiers) assert.equal((await t.take(specs[1]!, 'after', 1)).allowed, true);
+    } finally {
+      await Promise.all(tiers.map((t) => t.close()));
+    }
+  });
+
+  test('stalled Redis: a failed batch counts once per take towards the circuit', async () => {
+    const t = new RedisTier({ url: srv.url, deadlineMs: DEADLINE, keyPrefix: 'wt:rl', failureThreshold: 3, openMs: 60_000 });
+    try {
+      await ready(t);
+      assert.equal((await t.take(s, 'b', 1)).allowed, true);
+      srv.pause();
+      try {
+        // Two takes of one key: one script call, two failures; still closed.
+        const two = await Promise.all([t.take(s, 'b', 1), t.take(s, 'b', 1)].map((p) => p.catch((e: unknown) => codeOf(e))));
+        assert.deepEqual(two, ['WICKET_ERR_REDIS_TIMEOUT', 'WICKET_ERR_REDIS_TIMEOUT']);
+        assert.equal(t.circuit, 'closed');
+        assert.equal(await t.take(s, 'b', 1).catch((e: unknown) => codeOf(e)), 'WICKET_ERR_REDIS_TIMEOUT');
+        assert.equal(t.circuit, 'open', 'the third failed take opens it');
+      } finally {
+        srv.resume();
+      }
+    } finally {
+      await t.close();
+    }
   });
 
   test('dead Redis: calls fail fast with UNAVAILABLE; restarted on the same port: used again', async () => {

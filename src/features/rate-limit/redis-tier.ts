@@ -1,21 +1,37 @@
-// The global rate-limit tier: one atomic Lua script per algorithm on Redis
-// (ioredis `defineCommand`: EVALSHA, EVAL when the script is not loaded on
-// the connection), so every gateway that shares the Redis shares the limit
-// exactly. The clock is Redis's own (`TIME` inside the script): gateways with
-// skewed clocks still agree on windows and arrival times.
+// The global rate-limit tier: atomic Lua on Redis (ioredis `defineCommand`:
+// EVALSHA, EVAL when the script is not loaded on the connection), so every
+// gateway that shares the Redis shares the limit exactly. The clock is
+// Redis's own (`TIME` inside the script): gateways with skewed clocks still
+// agree on windows and arrival times.
 //
-// A call never waits past `deadlineMs`: our own timer rejects at the deadline
-// whatever the client does (a reply that comes later is ignored), the client
-// fails at once when not connected (no offline queue, no retries of in-flight
-// commands on reconnect, so a decision already given up is never replayed),
-// and a circuit opens after `failureThreshold` failures in a row, so a dead or
-// stalled Redis costs nothing per request until one probe is let through after
-// `openMs` (or the connection is re-established). Reconnects run in the
-// background with capped exponential backoff.
+// Batching: the takes issued in one event-loop turn are not sent one by one.
+// They are queued, and at the end of the turn (setImmediate) each group goes
+// to Redis as ONE script call that applies its takes in the order they were
+// issued, atomically, on one reading of the clock, and returns a flat array
+// of decisions. A batch is a valid serial order of takes that were concurrent
+// anyway, so the limits stay exact: the decisions are the ones the same takes
+// would get one after another at that instant. Grouping (option `batch`):
+// 'hash-tag' (default) puts in one call only takes whose keys have the same
+// Redis Cluster hash tag, so a call never spans two slots (Cluster- and
+// sharding-proxy-safe; with the default key layout that is "the same key",
+// which is what a hot key needs); 'all' sends the whole turn as one call
+// whatever the keys, for a single unsharded Redis only. At most `maxBatch`
+// takes go in one call (bounded time inside Redis).
+//
+// A take never waits past `deadlineMs`: one timer per turn, armed when the
+// turn's first take is queued, rejects every take of the turn still unanswered
+// (a reply that comes later is ignored); the client fails at once when not
+// connected (no offline queue, no retries of in-flight commands on reconnect,
+// so a decision already given up is never replayed), and a circuit opens
+// after `failureThreshold` failed takes in a row (a failed script call counts
+// once per take in it), so a dead or stalled Redis costs nothing per request
+// until one probe is let through after `openMs` (or the connection is
+// re-established). Reconnects run in the background with capped exponential
+// backoff. The gate (closed, connected, circuit) is checked when take() is
+// called: a refused take is refused at once, it never waits for the turn.
 //
 // Keys are `${keyPrefix}:{${spec.id}:${key}}`: the whole variable part is the
-// hash tag (one key per script call, so Redis Cluster never sees a cross-slot
-// call). A user key that is long (> 200 bytes), contains a brace, or starts
+// hash tag. A user key that is long (> 200 bytes), contains a brace, or starts
 // with '#' is replaced by '#' + its SHA-1 (so a client can't pick a key that
 // collides with a hashed one).
 //
@@ -23,7 +39,7 @@
 // - gcra: a string, the theoretical arrival time (TAT);
 // - fixed-window: a hash {w: window id, c: count};
 // - sliding-window: a hash {w: window id, c: current count, p: previous count}.
-// Internally the scripts work in whole microseconds; the per-unit emission
+// Internally the script works in whole microseconds; the per-unit emission
 // interval T = windowMs/limit is rounded up to a whole microsecond, so the
 // GCRA arithmetic is exact integer arithmetic (no drift over a burst).
 // Decisions are reported in whole milliseconds (remaining floored, times
@@ -80,6 +96,26 @@ export interface RedisTierOptions {
   openMs?: number;
   /** Cap of the reconnect backoff (default 2000). */
   reconnectMaxMs?: number;
+  /**
+   * Which takes of one event-loop turn share a script call:
+   * - 'hash-tag' (default): takes whose keys have the same Redis Cluster hash
+   *   tag (default key layout: the same key). A call never spans two slots, so
+   *   this is safe on Redis Cluster and behind sharding proxies.
+   * - 'all': every take of the turn, whatever its key. For a single unsharded
+   *   Redis (or one replicated primary) only: a Cluster or a sharding proxy
+   *   refuses a script whose keys are in different slots (CROSSSLOT), and
+   *   every take of the batch would then fail over to its failure policy.
+   */
+  batch?: 'hash-tag' | 'all';
+  /** Most takes in one script call (default 128, at most 1000; 1 = one call per take). */
+  maxBatch?: number;
+  /**
+   * When the queued takes are sent: 'immediate' (default: setImmediate, after
+   * the I/O callbacks of the current loop iteration, so takes of requests read
+   * in the same iteration share a call) or 'microtask' (queueMicrotask: right
+   * after the current callback; smaller batches, no added loop iteration).
+   */
+  flush?: 'immediate' | 'microtask';
   log?: TierLogger;
 }
 
@@ -100,14 +136,30 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 
 // --- scripts -----------------------------------------------------------------
 
-// Shared prologue: `now` in µs from Redis's clock (ARGV[4] overrides it, only
-// for tests: see takeAt), `ms()` rounds µs up to ms, `fdiv()` is an exact
-// floor of a quotient of integers.
-const PROLOGUE = `
-local key = KEYS[1]
+// One script applies a batch of takes in order. KEYS: the batch's distinct
+// keys. ARGV[1]: `now` in µs, or '' for Redis's clock (a value only for tests:
+// see takeAt). Then runs of identical consecutive takes, 6 values each: how
+// many, the index of their key in KEYS, the algorithm ('g' gcra, 'f' fixed
+// window, 's' sliding window), a1 and a2 (T and B for gcra, W and L for the
+// windows: see prepare()), cost. Returns 4 integers per take: allowed (0/1),
+// remaining, reset ms, retry-after ms.
+//
+// The arithmetic of each algorithm is the one-take script's, statement for
+// statement. What differs is I/O: a key's state is read once per batch
+// (`load`: a key of another type is deleted, as a one-take script did), each
+// take updates it in a Lua table exactly as writing it to Redis and reading it
+// back would (`norm` is the '%.0f' round trip), and once the batch is done the
+// state of each key is written once (`store`: the value and expiry the last
+// allowed take would have written). Redis ends up exactly as after the same
+// takes one by one at that instant. A key whose algorithm changes inside a
+// batch (a limit's algorithm changed under the same id) is stored and loaded
+// again, so even that follows the one-by-one order.
+// `ms()` rounds µs up to ms, `fdiv()` is an exact floor of a quotient of
+// integers.
+const BATCH = `
 local now
-if ARGV[4] and ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -120,97 +172,158 @@ local function fdiv(a, b)
   if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
   return q
 end
-`;
+local function fmt(x)
+  return string.format('%.0f', x)
+end
+-- The number a field holds after x is written with fmt() and read with tonumber().
+local function norm(x)
+  if x % 1 == 0 then return x end
+  return tonumber(fmt(x))
+end
 
-// ARGV: T (µs per unit), B (burst, units), cost, [now µs].
-const GCRA = `${PROLOGUE}
-local T = tonumber(ARGV[1])
-local B = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local tat = now
-local stored = redis.pcall('GET', key)
-if type(stored) == 'table' and stored.err then
-  redis.call('DEL', key)
-elseif stored then
-  local s = tonumber(stored)
-  if s and s > now then tat = s end
+-- State per key: st.alg; gcra: st.tat (stored TAT or nil); windows: st.w
+-- (window id or nil), st.c, st.p (numbers, 0 when absent); st.dirty and
+-- st.ttl (ms) once a take was allowed.
+local function load(key, alg)
+  local st = {alg = alg, dirty = false}
+  if alg == 'g' then
+    local stored = redis.pcall('GET', key)
+    if type(stored) == 'table' and stored.err then
+      redis.call('DEL', key)
+    elseif stored then
+      st.tat = tonumber(stored)
+    end
+  else
+    local h
+    if alg == 'f' then h = redis.pcall('HMGET', key, 'w', 'c') else h = redis.pcall('HMGET', key, 'w', 'c', 'p') end
+    if h.err then
+      redis.call('DEL', key)
+      st.c, st.p = 0, 0
+    else
+      st.w = tonumber(h[1])
+      st.c = tonumber(h[2]) or 0
+      st.p = tonumber(h[3]) or 0
+    end
+  end
+  return st
 end
-local cap = B * T
-local newTat = tat + cost * T
-if newTat - now > cap then
-  local rem = fdiv(cap - (tat - now), T)
-  if rem < 0 then rem = 0 end
-  return {0, rem, ms(tat - now), ms(newTat - now - cap)}
-end
-redis.call('SET', key, string.format('%.0f', newTat), 'PX', ms(newTat - now) + 1000)
-return {1, fdiv(cap - (newTat - now), T), ms(newTat - now), 0}
-`;
 
-// ARGV: W (µs), L, cost, [now µs].
-const FIXED = `${PROLOGUE}
-local W = tonumber(ARGV[1])
-local L = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local id = math.floor(now / W)
-local left = (id + 1) * W - now
-local cur = 0
-local h = redis.pcall('HMGET', key, 'w', 'c')
-if h.err then
-  redis.call('DEL', key)
-elseif tonumber(h[1]) == id then
-  cur = tonumber(h[2]) or 0
-end
-if cur + cost <= L then
-  redis.call('HSET', key, 'w', string.format('%.0f', id), 'c', string.format('%.0f', cur + cost))
-  redis.call('PEXPIRE', key, math.max(1, ms(left)))
-  return {1, L - cur - cost, ms(left), 0}
-end
-local rem = L - cur
-if rem < 0 then rem = 0 end
-return {0, rem, ms(left), ms(left)}
-`;
-
-// ARGV: W (µs), L, cost, [now µs].
-const SLIDING = `${PROLOGUE}
-local W = tonumber(ARGV[1])
-local L = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local id = math.floor(now / W)
-local elapsed = now - id * W
-local cur, prev = 0, 0
-local h = redis.pcall('HMGET', key, 'w', 'c', 'p')
-if h.err then
-  redis.call('DEL', key)
-else
-  local w = tonumber(h[1])
-  if w == id then
-    cur = tonumber(h[2]) or 0
-    prev = tonumber(h[3]) or 0
-  elseif w == id - 1 then
-    prev = tonumber(h[2]) or 0
+local function store(key, st)
+  if not st.dirty then return end
+  if st.alg == 'g' then
+    redis.call('SET', key, fmt(st.tat), 'PX', st.ttl)
+  elseif st.alg == 'f' then
+    redis.call('HSET', key, 'w', fmt(st.w), 'c', fmt(st.c))
+    redis.call('PEXPIRE', key, st.ttl)
+  else
+    redis.call('HSET', key, 'w', fmt(st.w), 'c', fmt(st.c), 'p', fmt(st.p))
+    redis.call('PEXPIRE', key, st.ttl)
   end
 end
--- estimate = prev * (1 - elapsed/W) + cur, compared exactly in integers scaled by W.
-local used = prev * (W - elapsed) + cur * W
-local reset = ms(W - elapsed)
-if used + cost * W <= L * W then
-  redis.call('HSET', key, 'w', string.format('%.0f', id), 'c', string.format('%.0f', cur + cost), 'p', string.format('%.0f', prev))
-  redis.call('PEXPIRE', key, ms(2 * W - elapsed))
-  local rem = fdiv(L * W - used - cost * W, W)
+
+local function gcra(st, T, B, cost)
+  local tat = now
+  local s = st.tat
+  if s and s > now then tat = s end
+  local cap = B * T
+  local newTat = tat + cost * T
+  if newTat - now > cap then
+    local rem = fdiv(cap - (tat - now), T)
+    if rem < 0 then rem = 0 end
+    return 0, rem, ms(tat - now), ms(newTat - now - cap)
+  end
+  st.tat = norm(newTat)
+  st.ttl = ms(newTat - now) + 1000
+  st.dirty = true
+  return 1, fdiv(cap - (newTat - now), T), ms(newTat - now), 0
+end
+
+local function fixed(st, W, L, cost)
+  local id = math.floor(now / W)
+  local left = (id + 1) * W - now
+  local cur = 0
+  if st.w == id then cur = st.c end
+  if cur + cost <= L then
+    st.w = norm(id)
+    st.c = norm(cur + cost)
+    st.ttl = math.max(1, ms(left))
+    st.dirty = true
+    return 1, L - cur - cost, ms(left), 0
+  end
+  local rem = L - cur
   if rem < 0 then rem = 0 end
-  return {1, rem, reset, 0}
+  return 0, rem, ms(left), ms(left)
 end
-local rem = fdiv(L * W - used, W)
-if rem < 0 then rem = 0 end
-local retry = reset
-if prev > 0 and cur + cost <= L then
-  -- t = W * (1 - (L - cur - cost) / prev); retry = ceil(max(0, t - elapsed)) in ms, at least 1
-  local num = W * (prev - (L - cur - cost)) - elapsed * prev
-  if num < 0 then num = 0 end
-  retry = -fdiv(-num, prev * 1000)
-  if retry < 1 then retry = 1 end
+
+local function sliding(st, W, L, cost)
+  local id = math.floor(now / W)
+  local elapsed = now - id * W
+  local cur, prev = 0, 0
+  local w = st.w
+  if w == id then
+    cur = st.c
+    prev = st.p
+  elseif w == id - 1 then
+    prev = st.c
+  end
+  -- estimate = prev * (1 - elapsed/W) + cur, compared exactly in integers scaled by W.
+  local used = prev * (W - elapsed) + cur * W
+  local reset = ms(W - elapsed)
+  if used + cost * W <= L * W then
+    st.w = norm(id)
+    st.c = norm(cur + cost)
+    st.p = norm(prev)
+    st.ttl = ms(2 * W - elapsed)
+    st.dirty = true
+    local rem = fdiv(L * W - used - cost * W, W)
+    if rem < 0 then rem = 0 end
+    return 1, rem, reset, 0
+  end
+  local rem = fdiv(L * W - used, W)
+  if rem < 0 then rem = 0 end
+  local retry = reset
+  if prev > 0 and cur + cost <= L then
+    -- t = W * (1 - (L - cur - cost) / prev); retry = ceil(max(0, t - elapsed)) in ms, at least 1
+    local num = W * (prev - (L - cur - cost)) - elapsed * prev
+    if num < 0 then num = 0 end
+    retry = -fdiv(-num, prev * 1000)
+    if retry < 1 then retry = 1 end
+  end
+  return 0, rem, reset, retry
 end
-return {0, rem, reset, retry}
+
+local states = {}
+local out = {}
+local n = 0
+for i = 2, #ARGV, 6 do
+  local key = KEYS[tonumber(ARGV[i + 1])]
+  local alg = ARGV[i + 2]
+  local st = states[key]
+  if st and st.alg ~= alg then
+    store(key, st)
+    st = nil
+  end
+  if not st then
+    st = load(key, alg)
+    states[key] = st
+  end
+  local f = fixed
+  if alg == 'g' then f = gcra elseif alg == 's' then f = sliding end
+  local a1, a2, cost = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
+  for _ = 1, tonumber(ARGV[i]) do
+    local a, b, c, d = f(st, a1, a2, cost)
+    out[n + 1] = a
+    out[n + 2] = b
+    out[n + 3] = c
+    out[n + 4] = d
+    n = n + 4
+  end
+end
+for i = 1, #KEYS do
+  local st = states[KEYS[i]]
+  if st then store(KEYS[i], st) end
+end
+return out
 `;
 
 const PEEK = `
@@ -225,18 +338,16 @@ end
 return {raw, redis.call('PTTL', key)}
 `;
 
-type ScriptFn = (key: string, ...args: (string | number)[]) => Promise<unknown>;
 interface Scripts {
-  wicketRlGcra: ScriptFn;
-  wicketRlFixed: ScriptFn;
-  wicketRlSliding: ScriptFn;
-  wicketRlPeek: ScriptFn;
+  /** numkeys, KEYS, ARGV (ioredis flattens the arrays one level). */
+  wicketRlBatch(numKeys: number, keys: string[], args: (string | number)[]): Promise<unknown>;
+  wicketRlPeek(key: string): Promise<unknown>;
 }
 
-const COMMAND: Record<Algorithm, keyof Scripts> = {
-  gcra: 'wicketRlGcra',
-  'fixed-window': 'wicketRlFixed',
-  'sliding-window': 'wicketRlSliding',
+const ALG: Record<Algorithm, string> = {
+  gcra: 'g',
+  'fixed-window': 'f',
+  'sliding-window': 's',
 };
 
 // --- keys ----------------------------------------------------------------------
@@ -266,8 +377,9 @@ export function redactUrl(url: string): string {
 // --- specs -----------------------------------------------------------------------
 
 interface Prepared {
-  readonly cmd: keyof Scripts;
-  /** ARGV[1], ARGV[2]: T and B (gcra) or W and L (windows). */
+  /** The algorithm's letter in the batch script. */
+  readonly alg: string;
+  /** T and B (gcra) or W and L (windows). */
   readonly a1: number;
   readonly a2: number;
 }
@@ -277,22 +389,88 @@ function prepare(spec: LimitSpec): Prepared {
   if (typeof id !== 'string' || id.includes('{') || id.includes('}')) throw new RangeError(`rate limit id must be a string without braces: ${String(id)}`);
   if (!(limit > 0) || !Number.isFinite(limit)) throw new RangeError(`rate limit ${id}: limit must be > 0`);
   if (!(windowMs > 0) || !Number.isFinite(windowMs)) throw new RangeError(`rate limit ${id}: windowMs must be > 0`);
-  const cmd = COMMAND[algorithm];
-  if (!cmd) throw new RangeError(`rate limit ${id}: unknown algorithm ${String(algorithm)}`);
+  const alg = Object.hasOwn(ALG, algorithm) ? ALG[algorithm] : undefined;
+  if (!alg) throw new RangeError(`rate limit ${id}: unknown algorithm ${String(algorithm)}`);
   if (algorithm === 'gcra') {
     const burst = spec.burst ?? limit;
     if (!(burst > 0) || !Number.isFinite(burst)) throw new RangeError(`rate limit ${id}: burst must be > 0`);
     // Whole µs per unit, rounded up (the tolerance absorbs float noise in windowMs*1000/limit).
     const t = Math.max(1, Math.ceil((windowMs * 1000) / limit - 1e-9));
-    return { cmd, a1: t, a2: burst };
+    return { alg, a1: t, a2: burst };
   }
-  return { cmd, a1: Math.max(1, Math.round(windowMs * 1000)), a2: limit };
+  return { alg, a1: Math.max(1, Math.round(windowMs * 1000)), a2: limit };
 }
 
-function toDecision(reply: unknown): Decision {
-  const r = reply as [number, number, number, number];
-  if (!Array.isArray(r) || r.length !== 4) throw new Error(`unexpected script reply: ${JSON.stringify(reply)}`);
-  return { allowed: r[0] === 1, remaining: r[1], resetMs: r[2], retryAfterMs: r[3] };
+/**
+ * The Redis Cluster hash tag of a key (what its slot is computed from): the
+ * text between the first '{' and the first '}' after it when that is not
+ * empty, else the whole key.
+ */
+export function hashTag(key: string): string {
+  const s = key.indexOf('{');
+  if (s < 0) return key;
+  const e = key.indexOf('}', s + 1);
+  return e > s + 1 ? key.slice(s + 1, e) : key;
+}
+
+// --- batching ------------------------------------------------------------------------
+
+/** The takes of one event-loop turn: one deadline timer for all of them. */
+interface Turn {
+  readonly batches: Batch[];
+  /** Open batch per group (hash tag and test clock), while the turn is being filled. */
+  readonly groups: Map<string, Batch>;
+  timer: NodeJS.Timeout | undefined;
+  /** Batches not settled yet; the timer is cleared when this reaches 0. */
+  pending: number;
+  flushed: boolean;
+}
+
+/** The takes of one script call. */
+interface Batch {
+  readonly turn: Turn;
+  /** The distinct keys (KEYS). */
+  readonly keys: string[];
+  /** key -> its 1-based index in `keys`, built once a second key joins. */
+  index: Map<string, number> | null;
+  /** ARGV: the test clock, then 6 values per run of identical takes (count first). */
+  readonly args: (string | number)[];
+  /** Where the last run's count is in `args` (0: no run yet). */
+  run: number;
+  readonly resolve: ((d: Decision) => void)[];
+  readonly reject: ((e: unknown) => void)[];
+  /** The circuit epoch this probe was let through in, or -1 (an ordinary batch). */
+  readonly probe: number;
+  done: boolean;
+}
+
+function newBatch(turn: Turn, now: string, probe: number): Batch {
+  const b: Batch = { turn, keys: [], index: null, args: [now], run: 0, resolve: [], reject: [], probe, done: false };
+  turn.batches.push(b);
+  turn.pending++;
+  return b;
+}
+
+/** The 1-based index of `key` in the batch's KEYS, adding it if new. */
+function keyIndex(b: Batch, key: string): number {
+  const keys = b.keys;
+  const n = keys.length;
+  if (n > 0 && keys[n - 1] === key) return n;
+  if (n === 0) {
+    keys.push(key);
+    return 1;
+  }
+  let index = b.index;
+  if (index === null) {
+    index = b.index = new Map();
+    for (let i = 0; i < n; i++) index.set(keys[i]!, i + 1);
+  }
+  let i = index.get(key);
+  if (i === undefined) {
+    i = keys.push(key);
+    index.set(key, i);
+  }
+  return i;
 }
 
 function toPeek(key: string, reply: unknown): PeekResult {
@@ -311,6 +489,14 @@ export class RedisTier {
   readonly #log: TierLogger | undefined;
   readonly #where: string;
   readonly #specs = new WeakMap<LimitSpec, Prepared>();
+  /** Batch everything of a turn together (option batch: 'all'). */
+  readonly #all: boolean;
+  readonly #maxBatch: number;
+  readonly #microtask: boolean;
+  /** The prefix has a '{': a key's hash tag must be computed (else the key itself stands for its tag). */
+  readonly #bracedPrefix: boolean;
+  /** The turn being filled (its takes are not sent yet). */
+  #turn: Turn | null = null;
 
   #state: CircuitState = 'closed';
   #failures = 0;
@@ -326,16 +512,26 @@ export class RedisTier {
 
   constructor(opts: RedisTierOptions) {
     if (!(opts.deadlineMs > 0)) throw new RangeError('redis deadlineMs must be > 0');
+    if (opts.batch !== undefined && opts.batch !== 'hash-tag' && opts.batch !== 'all') throw new RangeError(`redis batch must be 'hash-tag' or 'all'`);
+    if (opts.flush !== undefined && opts.flush !== 'immediate' && opts.flush !== 'microtask') throw new RangeError(`redis flush must be 'immediate' or 'microtask'`);
     this.#deadlineMs = opts.deadlineMs;
     this.#prefix = opts.keyPrefix;
     this.#threshold = Math.max(1, opts.failureThreshold ?? 3);
     this.#openMs = Math.max(1, opts.openMs ?? 1000);
+    this.#all = opts.batch === 'all';
+    this.#maxBatch = Math.min(1000, Math.max(1, Math.floor(opts.maxBatch ?? 128) || 1));
+    this.#microtask = opts.flush === 'microtask';
+    this.#bracedPrefix = opts.keyPrefix.includes('{');
     this.#log = opts.log;
     this.#where = redactUrl(opts.url);
     const capMs = Math.max(50, opts.reconnectMaxMs ?? 2000);
     const redis = new Redis(opts.url, {
-      enableAutoPipelining: true,
-      commandTimeout: Math.max(1, Math.floor(opts.deadlineMs)),
+      // Takes are batched per turn here, and a turn's calls written in one
+      // go (#flush): ioredis's own auto-pipelining would only add a Pipeline
+      // object and one more loop iteration per call. No commandTimeout
+      // either: the deadline is our own timer, one per turn, not one per
+      // command.
+      enableAutoPipelining: false,
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
@@ -345,9 +541,7 @@ export class RedisTier {
       reconnectOnError: () => false,
       lazyConnect: false,
     });
-    redis.defineCommand('wicketRlGcra', { numberOfKeys: 1, lua: GCRA });
-    redis.defineCommand('wicketRlFixed', { numberOfKeys: 1, lua: FIXED });
-    redis.defineCommand('wicketRlSliding', { numberOfKeys: 1, lua: SLIDING });
+    redis.defineCommand('wicketRlBatch', { lua: BATCH });
     redis.defineCommand('wicketRlPeek', { numberOfKeys: 1, lua: PEEK, readOnly: true });
     this.#redis = redis as Redis & Scripts;
 
@@ -395,6 +589,8 @@ export class RedisTier {
   /** The current state of a key, without consuming. */
   peek(spec: LimitSpec, key: string): Promise<PeekResult> {
     const k = redisKey(this.#prefix, spec, key);
+    // Takes issued before this call go first (program order on the connection).
+    if (this.#turn !== null) this.#flush(this.#turn);
     return this.#call(
       () => this.#redis.wicketRlPeek(k),
       (r) => toPeek(k, r),
@@ -404,6 +600,7 @@ export class RedisTier {
   /** Deletes a key's state; true if there was some. */
   reset(spec: LimitSpec, key: string): Promise<boolean> {
     const k = redisKey(this.#prefix, spec, key);
+    if (this.#turn !== null) this.#flush(this.#turn);
     return this.#call(
       () => this.#redis.del(k),
       (n) => n === 1,
@@ -413,6 +610,8 @@ export class RedisTier {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Takes still queued are refused (UNAVAILABLE) now rather than at the end of the turn.
+    if (this.#turn !== null) this.#flush(this.#turn);
     const redis = this.#redis;
     if (redis.status === 'ready') {
       let t: NodeJS.Timeout | undefined;
@@ -438,13 +637,172 @@ export class RedisTier {
       this.#specs.set(spec, p);
     }
     if (!Number.isSafeInteger(cost) || cost < 0) return Promise.reject(new RangeError(`rate limit ${spec.id}: cost must be an integer >= 0`));
+    // The gate, at call time: a refused take never waits for the turn.
+    if (this.#closed) return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis tier closed'));
+    if (this.#redis.status !== 'ready') return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis not connected'));
+    let probe = -1;
+    if (this.#state !== 'closed') {
+      if (this.#probing || performance.now() < this.#openUntil) {
+        return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis circuit open'));
+      }
+      this.#probing = true;
+      probe = this.#epoch;
+      this.#state = 'half-open';
+    }
     const k = redisKey(this.#prefix, spec, key);
-    const fn = this.#redis[p.cmd];
-    const { a1, a2 } = p;
-    return this.#call(() => fn.call(this.#redis, k, a1, a2, cost, now), toDecision);
+    let turn = this.#turn;
+    if (turn === null) turn = this.#startTurn();
+    let b: Batch | undefined;
+    if (probe >= 0) {
+      // A probe travels alone: its verdict is about Redis, not about a batch.
+      b = newBatch(turn, now, probe);
+    } else {
+      const tag = this.#all ? '' : this.#bracedPrefix ? hashTag(k) : k;
+      const group = now === '' ? tag : `${tag}\u0000${now}`;
+      b = turn.groups.get(group);
+      if (b === undefined || b.resolve.length >= this.#maxBatch) {
+        b = newBatch(turn, now, -1);
+        turn.groups.set(group, b);
+      }
+    }
+    // The same take as the previous one of the batch (the usual case: one hot
+    // key under one limit): one more of the run, no new arguments.
+    const ki = keyIndex(b, k);
+    const args = b.args;
+    const r = b.run;
+    if (r > 0 && args[r + 1] === ki && args[r + 2] === p.alg && args[r + 3] === p.a1 && args[r + 4] === p.a2 && args[r + 5] === cost) {
+      args[r] = (args[r] as number) + 1;
+    } else {
+      b.run = args.length;
+      args.push(1, ki, p.alg, p.a1, p.a2, cost);
+    }
+    const batch = b;
+    return new Promise<Decision>((resolve, reject) => {
+      batch.resolve.push(resolve);
+      batch.reject.push(reject);
+    });
   }
 
-  /** Gate (closed, connected, circuit) -> command -> deadline race -> circuit bookkeeping. */
+  #startTurn(): Turn {
+    const turn: Turn = { batches: [], groups: new Map(), timer: undefined, pending: 0, flushed: false };
+    this.#turn = turn;
+    // Armed at the first take of the turn: no take of it waits longer than deadlineMs.
+    turn.timer = setTimeout(() => this.#expire(turn), this.#deadlineMs);
+    if (this.#microtask) queueMicrotask(() => this.#flush(turn));
+    else setImmediate(() => this.#flush(turn));
+    return turn;
+  }
+
+  /** Sends the turn's batches: one script call each, written to the socket in one go. */
+  #flush(turn: Turn): void {
+    if (turn.flushed) return;
+    turn.flushed = true;
+    if (this.#turn === turn) this.#turn = null;
+    const batches = turn.batches;
+    const stream = batches.length > 1 && this.#redis.status === 'ready' ? this.#redis.stream : null;
+    stream?.cork();
+    try {
+      for (let i = 0; i < batches.length; i++) {
+        const b = batches[i]!;
+        if (!b.done) this.#send(b);
+      }
+    } finally {
+      stream?.uncork();
+    }
+  }
+
+  #send(b: Batch): void {
+    // The gate passed when the takes were queued; what can have changed since
+    // (the same loop iteration) is the connection, or the tier closed.
+    const closed = this.#closed;
+    if (closed || this.#redis.status !== 'ready') {
+      // Not a verdict on Redis: no circuit bookkeeping; a probe just was not
+      // sent (the circuit stays open, due a probe as before).
+      if (b.probe >= 0 && b.probe === this.#epoch) {
+        this.#probing = false;
+        this.#state = 'open';
+      }
+      this.#settle(b);
+      this.#rejectAll(b, new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', closed ? 'redis tier closed' : 'redis not connected'));
+      return;
+    }
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#redis.wicketRlBatch(b.keys.length, b.keys, b.args);
+    } catch (e) {
+      sent = Promise.reject(e);
+    }
+    sent.then(
+      (reply) => this.#replied(b, reply),
+      (err: unknown) => this.#errored(b, err),
+    );
+  }
+
+  #replied(b: Batch, reply: unknown): void {
+    if (b.done) return;
+    this.#settle(b);
+    const n = b.resolve.length;
+    if (!Array.isArray(reply) || reply.length !== 4 * n) {
+      this.#failed(b.probe, 'bad reply', n);
+      const cause = new Error(`unexpected script reply: ${JSON.stringify(reply)?.slice(0, 200)}`);
+      this.#rejectAll(b, new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'unexpected reply from redis', { cause }));
+      return;
+    }
+    this.#succeeded(b.probe);
+    const r = reply as number[];
+    const resolve = b.resolve;
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      resolve[i]!({ allowed: r[j] === 1, remaining: r[j + 1]!, resetMs: r[j + 2]!, retryAfterMs: r[j + 3]! });
+    }
+  }
+
+  #errored(b: Batch, err: unknown): void {
+    if (b.done) return;
+    this.#settle(b);
+    const msg = (err as Error | undefined)?.message ?? String(err);
+    const timeout = /timed out/i.test(msg);
+    this.#failed(b.probe, timeout ? 'timeout' : msg, b.resolve.length);
+    this.#rejectAll(
+      b,
+      timeout
+        ? new RedisTierError('WICKET_ERR_REDIS_TIMEOUT', `redis did not answer within ${this.#deadlineMs} ms`, { cause: err })
+        : new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', `redis call failed: ${msg}`, { cause: err }),
+    );
+  }
+
+  /** The turn's deadline: every batch of it still unanswered (sent or not) times out. */
+  #expire(turn: Turn): void {
+    turn.timer = undefined;
+    // Not sent yet (the loop was blocked past the deadline before the turn's
+    // flush ran): nothing of it is sent any more, and later takes start a new turn.
+    turn.flushed = true;
+    if (this.#turn === turn) this.#turn = null;
+    const batches = turn.batches;
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!;
+      if (b.done) continue;
+      this.#settle(b);
+      this.#failed(b.probe, 'timeout', b.resolve.length);
+      this.#rejectAll(b, new RedisTierError('WICKET_ERR_REDIS_TIMEOUT', `redis did not answer within ${this.#deadlineMs} ms`));
+    }
+  }
+
+  /** Marks a batch answered (later news of it is ignored); the last one of a turn clears its timer. */
+  #settle(b: Batch): void {
+    b.done = true;
+    const turn = b.turn;
+    if (--turn.pending === 0 && turn.timer !== undefined) {
+      clearTimeout(turn.timer);
+      turn.timer = undefined;
+    }
+  }
+
+  #rejectAll(b: Batch, err: RedisTierError): void {
+    const reject = b.reject;
+    for (let i = 0; i < reject.length; i++) reject[i]!(err);
+  }
+
+  /** Gate (closed, connected, circuit) -> command -> deadline race -> circuit bookkeeping (peek, reset). */
   #call<T>(send: () => Promise<unknown>, parse: (reply: unknown) => T): Promise<T> {
     if (this.#closed) return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis tier closed'));
     if (this.#redis.status !== 'ready') return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis not connected'));
@@ -462,7 +820,7 @@ export class RedisTier {
       const timer = setTimeout(() => {
         if (done) return;
         done = true;
-        this.#failed(probe, 'timeout');
+        this.#failed(probe, 'timeout', 1);
         reject(new RedisTierError('WICKET_ERR_REDIS_TIMEOUT', `redis did not answer within ${this.#deadlineMs} ms`));
       }, this.#deadlineMs);
       let sent: Promise<unknown>;
@@ -480,7 +838,7 @@ export class RedisTier {
           try {
             out = parse(reply);
           } catch (e) {
-            this.#failed(probe, 'bad reply');
+            this.#failed(probe, 'bad reply', 1);
             reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'unexpected reply from redis', { cause: e }));
             return;
           }
@@ -492,7 +850,7 @@ export class RedisTier {
           done = true;
           clearTimeout(timer);
           const timeout = /timed out/i.test(err?.message ?? '');
-          this.#failed(probe, timeout ? 'timeout' : err?.message ?? 'error');
+          this.#failed(probe, timeout ? 'timeout' : err?.message ?? 'error', 1);
           reject(
             timeout
               ? new RedisTierError('WICKET_ERR_REDIS_TIMEOUT', `redis did not answer within ${this.#deadlineMs} ms`, { cause: err })
@@ -512,7 +870,8 @@ export class RedisTier {
     if (this.#state === 'closed') this.#failures = 0;
   }
 
-  #failed(probe: number, why: string): void {
+  /** `n`: how many takes (requests) the failed call carried; each counts towards the threshold. */
+  #failed(probe: number, why: string, n: number): void {
     if (probe >= 0) {
       if (probe === this.#epoch) {
         this.#probing = false;
@@ -521,7 +880,8 @@ export class RedisTier {
       return;
     }
     if (this.#state !== 'closed') return;
-    if (++this.#failures >= this.#threshold) this.#open(why, false);
+    this.#failures += n;
+    if (this.#failures >= this.#threshold) this.#open(why, false);
   }
 
   #open(why: string, reopen: boolean): void {

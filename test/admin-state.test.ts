@@ -8,34 +8,13 @@ import http from 'node:http';
 import { startGateway, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
+import type { TargetView, UpstreamView } from './helpers/admin-view.js';
 
 const TOKEN = 'admin-state-token-0123456789';
 let gw: Gateway;
 let a: Upstream;
 let b: Upstream;
 
-interface TargetView {
-  index: number;
-  url: string;
-  weight: number;
-  healthy: boolean;
-  down: { check: boolean; admin: boolean; ejected: boolean };
-  active: number;
-  retrying: number;
-  ewmaMs: number;
-  ejectedForMs: number;
-  ejections: number;
-  consecutiveFailures: number;
-  requests: number;
-  failures: number;
-}
-
-interface UpstreamView {
-  name: string;
-  balancer: string;
-  circuit: { state: string; opens: number } | null;
-  targets: TargetView[];
-}
 
 const answer = (name: string): http.RequestListener => (req, res) => {
   req.resume();

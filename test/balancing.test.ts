@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { RequestContext } from '../src/pipeline/context.js';
 import { ConsistentHash } from '../src/upstream/balancers/consistent-hash.js';
-import { startGateway, type Gateway } from './helpers/gateway.js';
+import { startGateway, workerPids, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { until } from './helpers/wait.js';
 
@@ -20,24 +20,6 @@ const TEST_TIMEOUT = 90_000;
 const ADMIN_TOKEN = 'balancing-test-token';
 
 // ---------------------------------------------------------------- which worker
-
-/** Live worker processes of the gateway: its children running the CLI. */
-function workerPids(gw: Gateway): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) !== gw.proc.pid || state === 'Z') continue;
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('cli.js')) continue;
-      pids.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return pids.sort((a, b) => a - b);
-}
 
 const hexPort = (p: number): string => p.toString(16).toUpperCase().padStart(4, '0');
 

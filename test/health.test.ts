@@ -5,10 +5,9 @@
 // back. Traffic goes over fresh connections so that both workers serve it;
 // the upstreams count which target served what.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { startGateway, type Gateway } from './helpers/gateway.js';
+import { getFresh, startGateway, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { sleep, until } from './helpers/wait.js';
 
@@ -69,20 +68,6 @@ async function gateway(t: TestContext, body: string): Promise<Gateway> {
   const gw = await startGateway(body, { workers: 2, adminToken: TOKEN });
   t.after(() => gw.stop());
   return gw;
-}
-
-/** One GET on a fresh connection (closed afterwards): lands on whichever worker the kernel picks. */
-function getFresh(url: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-  });
 }
 
 interface Batch {

@@ -12,6 +12,7 @@ import http from 'node:http';
 import { freePorts, startGateway, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { sleep, until } from './helpers/wait.js';
+import type { UpstreamView } from './helpers/admin-view.js';
 
 const TOKEN = 'resilience-admin-token-0123';
 
@@ -84,37 +85,6 @@ function errorCode(r: Reply): string {
 
 // --- admin -------------------------------------------------------------------
 
-interface TargetView {
-  index: number;
-  url: string;
-  weight: number;
-  healthy: boolean;
-  down: { check: boolean; admin: boolean; ejected: boolean };
-  active: number;
-  retrying: number;
-  ewmaMs: number;
-  ejectedForMs: number;
-  ejections: number;
-  consecutiveFailures: number;
-  requests: number;
-  failures: number;
-}
-
-interface CircuitView {
-  state: 'closed' | 'open' | 'half-open';
-  windowRequests: number;
-  windowFailures: number;
-  consecutiveFailures: number;
-  opens: number;
-  openForMs: number;
-}
-
-interface UpstreamView {
-  name: string;
-  balancer: string;
-  circuit: CircuitView | null;
-  targets: TargetView[];
-}
 
 async function adminGet<T>(gw: Gateway, path: string): Promise<T> {
   const r = await fetch(`http://127.0.0.1:${gw.adminPort}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });

@@ -3,11 +3,11 @@
 // keep-alive load runs. Rolling restarts and reloads must not lose a request
 // (CI sets net.ipv4.tcp_migrate_req=1, see .ci/run and DESIGN §9).
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { startGateway, type Gateway, type GatewayOptions } from './helpers/gateway.js';
+import { getFresh, startGateway, workerPids, type Gateway, type GatewayOptions } from './helpers/gateway.js';
 import { loadLoop, runLoop, type LoadResult } from './helpers/load.js';
 import { startNotifySocket } from './helpers/notify.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
@@ -32,25 +32,6 @@ async function until<T>(cond: () => T | Promise<T>, timeoutMs: number, what: str
   }
 }
 
-/** Live (non-zombie) worker processes of the gateway: its children running the CLI. */
-function workerPids(gw: Gateway): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) !== gw.proc.pid || state === 'Z') continue;
-      // Not systemd-notify or any other helper the supervisor runs.
-      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('cli.js')) continue;
-      pids.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return pids.sort((a, b) => a - b);
-}
-
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -67,20 +48,6 @@ async function healthz(gw: Gateway): Promise<{ status: number; body: { status?: 
   } catch {
     return { status: 0, body: {} };
   }
-}
-
-/** One GET on a fresh connection (closed afterwards): lands on whichever worker the kernel picks. */
-function getFresh(url: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-  });
 }
 
 /** Resolves 'refused' when nothing accepts on the port, 'accepted' otherwise. */

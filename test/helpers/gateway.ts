@@ -1,7 +1,8 @@
 // Test harness: a real Wicket (supervisor + workers) started from the built
 // CLI with a generated config, on loopback ports checked free first.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -131,4 +132,37 @@ export async function startGateway(body: string, opts: GatewayOptions = {}): Pro
     await new Promise((r) => setTimeout(r, 50));
   }
   return gw;
+}
+
+/** Live (non-zombie) worker processes of the gateway: its children running the CLI. */
+export function workerPids(gw: Gateway): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) !== gw.proc.pid || state === 'Z') continue;
+      // Not systemd-notify or any other helper the supervisor runs.
+      if (!readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('cli.js')) continue;
+      pids.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** One GET on a fresh connection (closed afterwards): lands on whichever worker the kernel picks. */
+export function getFresh(url: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+  });
 }

@@ -638,17 +638,8 @@ export class RedisTier {
     }
     if (!Number.isSafeInteger(cost) || cost < 0) return Promise.reject(new RangeError(`rate limit ${spec.id}: cost must be an integer >= 0`));
     // The gate, at call time: a refused take never waits for the turn.
-    if (this.#closed) return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis tier closed'));
-    if (this.#redis.status !== 'ready') return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis not connected'));
-    let probe = -1;
-    if (this.#state !== 'closed') {
-      if (this.#probing || performance.now() < this.#openUntil) {
-        return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis circuit open'));
-      }
-      this.#probing = true;
-      probe = this.#epoch;
-      this.#state = 'half-open';
-    }
+    const probe = this.#gate();
+    if (typeof probe !== 'number') return Promise.reject(probe);
     const k = redisKey(this.#prefix, spec, key);
     let turn = this.#turn;
     if (turn === null) turn = this.#startTurn();
@@ -802,19 +793,24 @@ export class RedisTier {
     for (let i = 0; i < reject.length; i++) reject[i]!(err);
   }
 
+  /**
+   * Closed, connected, circuit: the error to refuse with, or the epoch this
+   * call probes a half-open circuit for (-1 when the circuit is closed).
+   */
+  #gate(): number | RedisTierError {
+    if (this.#closed) return new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis tier closed');
+    if (this.#redis.status !== 'ready') return new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis not connected');
+    if (this.#state === 'closed') return -1;
+    if (this.#probing || performance.now() < this.#openUntil) return new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis circuit open');
+    this.#probing = true;
+    this.#state = 'half-open';
+    return this.#epoch;
+  }
+
   /** Gate (closed, connected, circuit) -> command -> deadline race -> circuit bookkeeping (peek, reset). */
   #call<T>(send: () => Promise<unknown>, parse: (reply: unknown) => T): Promise<T> {
-    if (this.#closed) return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis tier closed'));
-    if (this.#redis.status !== 'ready') return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis not connected'));
-    let probe = -1;
-    if (this.#state !== 'closed') {
-      if (this.#probing || performance.now() < this.#openUntil) {
-        return Promise.reject(new RedisTierError('WICKET_ERR_REDIS_UNAVAILABLE', 'redis circuit open'));
-      }
-      this.#probing = true;
-      probe = this.#epoch;
-      this.#state = 'half-open';
-    }
+    const probe = this.#gate();
+    if (typeof probe !== 'number') return Promise.reject(probe);
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const timer = setTimeout(() => {

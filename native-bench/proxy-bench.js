@@ -106,6 +106,37 @@ const UPSTREAM_URL = `http://127.0.0.1:${PORTS.upstream}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (msg) => console.log(`[bench] ${msg}`);
 
+/**
+ * CPU seconds (user + system) used so far by every live process of a process
+ * group: each proxy is started detached, so its group is the proxy with all
+ * its workers. Per request this is steadier than rps on a shared, noisy
+ * machine: a busy neighbour slows a proxy down but adds little to the CPU it
+ * spends per request. null where /proc is not there.
+ */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).stdout?.trim()) || 100;
+function groupCpuSeconds(pgid) {
+  let names;
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return null;
+  }
+  let ticks = 0;
+  for (const d of names) {
+    if (d.charCodeAt(0) < 48 || d.charCodeAt(0) > 57) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // After "pid (comm) ": state ppid pgrp ... utime stime are fields 14 and 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / CLK_TCK;
+}
+
 function median(values) {
   const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
@@ -755,24 +786,31 @@ async function main() {
         if (stopping) return;
         if (settings.cooldownSeconds > 0) await sleep(settings.cooldownSeconds * 1000);
         log(`  wrk ${name} ...`);
+        const cpu0 = groupCpuSeconds(procs[name].pid);
         const res = await runWrk(tools, name, PORTS[name], settings.duration);
+        const cpu1 = groupCpuSeconds(procs[name].pid);
         if (stopping) return;
-        results.push({ name, ...res });
+        const cpuUsPerReq = cpu0 !== null && cpu1 !== null && res.requests ? ((cpu1 - cpu0) * 1e6) / res.requests : null;
+        results.push({ name, ...res, cpuUsPerReq });
         if (res.error) log(`  ${name}: ${res.error}`);
         checkAlive();
       }
       const ng = results.find((x) => x.name === 'nginx');
+      // Variants of Wicket (baseline, limits) against plain Wicket of the same round: paired ratios.
+      const wk = results.find((x) => x.name === 'wicket');
       for (const x of results) {
         x.ratioVsNginx = ng && ng.rps && x.rps !== null && !x.error && !ng.error ? x.rps / ng.rps : null;
+        x.ratioVsWicket = wk && wk.rps && x.rps !== null && !x.error && !wk.error ? x.rps / wk.rps : null;
+        x.cpuVsWicket = wk && wk.cpuUsPerReq && x.cpuUsPerReq ? x.cpuUsPerReq / wk.cpuUsPerReq : null;
       }
       rounds.push({ round: r + 1, order, results });
       console.log(`\nRound ${r + 1}/${settings.rounds} (order: ${order.join(', ')})`);
       console.log(
         renderTable(
-          ['name', 'rps', 'p50 ms', 'p99 ms', 'vs nginx', 'errors'],
+          ['name', 'rps', 'p50 ms', 'p99 ms', 'vs nginx', 'vs wicket', 'cpu us/req', 'errors'],
           selected.map((n) => {
             const x = results.find((y) => y.name === n);
-            return [n, fmt(x.rps, 0), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.ratioVsNginx, 2), errorsCell(x)];
+            return [n, fmt(x.rps, 0), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.ratioVsNginx, 2), fmt(x.ratioVsWicket, 2), fmt(x.cpuUsPerReq, 1), errorsCell(x)];
           }),
         ),
       );
@@ -788,6 +826,9 @@ async function main() {
         p50Ms: median(runs.map((x) => x.p50Ms)),
         p99Ms: median(runs.map((x) => x.p99Ms)),
         ratioVsNginx: median(runs.map((x) => x.ratioVsNginx)),
+        ratioVsWicket: median(runs.map((x) => x.ratioVsWicket)),
+        cpuUsPerReq: median(runs.map((x) => x.cpuUsPerReq)),
+        cpuVsWicket: median(runs.map((x) => x.cpuVsWicket)),
         errors: runs.reduce((a, x) => a + x.errorTotal, 0),
         failedRuns: rounds.length - runs.length,
       };
@@ -795,8 +836,18 @@ async function main() {
     console.log(`Medians over ${settings.rounds} round(s) (wrk -t${THREADS} -c${CONNECTIONS} -d${settings.duration.arg}, ${BODY_BYTES}-byte upstream body)`);
     console.log(
       renderTable(
-        ['name', 'median rps', 'median p50 ms', 'median p99 ms', 'median vs nginx', 'errors (all rounds)'],
-        medians.map((m) => [m.name, fmt(m.rps, 0), fmt(m.p50Ms, 2), fmt(m.p99Ms, 2), fmt(m.ratioVsNginx, 2), m.failedRuns ? `${m.errors} (+${m.failedRuns} failed run)` : String(m.errors)]),
+        ['name', 'median rps', 'median p50 ms', 'median p99 ms', 'median vs nginx', 'median vs wicket', 'cpu us/req', 'cpu vs wicket', 'errors (all rounds)'],
+        medians.map((m) => [
+          m.name,
+          fmt(m.rps, 0),
+          fmt(m.p50Ms, 2),
+          fmt(m.p99Ms, 2),
+          fmt(m.ratioVsNginx, 2),
+          fmt(m.ratioVsWicket, 2),
+          fmt(m.cpuUsPerReq, 1),
+          fmt(m.cpuVsWicket, 3),
+          m.failedRuns ? `${m.errors} (+${m.failedRuns} failed run)` : String(m.errors),
+        ]),
       ),
     );
     if (medians.some((m) => m.errors > 0 || m.failedRuns > 0)) {

@@ -20,9 +20,14 @@ before(async () => {
   });
   if (!skip) redis = await startRedisServer();
   const global = redis === null ? '' : `rateLimit: { redis: { url: "redis://127.0.0.1:${redis.port}", deadlineMs: 200 } }\n`;
-  const globalRoute = redis === null ? '' : `  - name: g\n    match: { path: "/g/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: per-key, algorithm: fixed-window, limit: 3, windowMs: 600000, key: [header:x-key], tier: global } ] }\n`;
+  const globalRoute =
+    redis === null
+      ? ''
+      : `  - name: g\n    match: { path: "/g/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: per-key, algorithm: fixed-window, limit: 3, windowMs: 600000, key: [header:x-key], tier: global } ] }\n` +
+        // An exact sliding log in Redis, then a tighter local limit: what the second refuses, the first gives back.
+        `  - name: gm\n    match: { path: "/gm/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: hourly, algorithm: sliding-log, limit: 100, windowMs: 3600000, key: [header:x-key], tier: global }, { name: tight, algorithm: fixed-window, limit: 2, windowMs: 3600000, key: [header:x-key] } ] }\n`;
   gw = await startGateway(
-    `${global}upstreams:\n  u: { targets: [{ url: "${up.url}" }] }\nroutes:\n  - name: l\n    match: { path: "/l/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: per-key, algorithm: fixed-window, limit: 3, windowMs: 600000, key: [header:x-key, route] } ] }\n${globalRoute}`,
+    `${global}upstreams:\n  u: { targets: [{ url: "${up.url}" }] }\nroutes:\n  - name: m\n    match: { path: "/m/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: hourly, algorithm: gcra, limit: 1000, windowMs: 3600000, key: [header:x-key] }, { name: tight, algorithm: fixed-window, limit: 2, windowMs: 3600000, key: [header:x-key] } ] }\n  - name: l\n    match: { path: "/l/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: per-key, algorithm: fixed-window, limit: 3, windowMs: 600000, key: [header:x-key, route] } ] }\n${globalRoute}`,
     { workers: 2, adminToken: TOKEN },
   );
 });
@@ -63,6 +68,28 @@ test('global limit: the Redis state is shown and reset', { skip }, async () => {
   assert.match(body.redis.key, /\{g\/per-key:carol\}/);
   assert.equal(((await (await admin('DELETE', 'route=g&limit=per-key&key=carol')).json()) as { reset: boolean }).reset, true);
   assert.deepEqual(await statuses('/g/x', 'carol', 1), [200]);
+});
+
+test('a request refused by a later limit gives back what the earlier ones took (local)', async () => {
+  assert.deepEqual(await statuses('/m/x', 'dave', 6), [200, 200, 429, 429, 429, 429]);
+  const hourly = (await (await admin('GET', 'route=m&limit=hourly&key=dave')).json()) as { state: { theoreticalArrivalInMs: number } };
+  // gcra 1000/h: one unit is 3.6 s of arrival time. Two admitted: 7.2 s, not 21.6 s for six.
+  const tat = hourly.state.theoreticalArrivalInMs;
+  assert.ok(tat > 3600 && tat <= 7200, `two units taken, four given back: TAT in ${tat} ms`);
+});
+
+test('the exact sliding log (global) holds one entry per admitted unit; refused requests give theirs back', { skip }, async () => {
+  assert.deepEqual(await statuses('/gm/x', 'erin', 5), [200, 200, 429, 429, 429]);
+  // Refunds to Redis are not awaited by the request: poll.
+  let raw: string[] | null = null;
+  for (let i = 0; i < 50; i++) {
+    const body = (await (await admin('GET', 'route=gm&limit=hourly&key=erin')).json()) as { redis: { raw: string[] | null } };
+    raw = body.redis.raw;
+    if (raw?.[1] === '2') break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(raw?.[0], 'count');
+  assert.equal(raw?.[1], '2', JSON.stringify(raw));
 });
 
 test('unknown route or limit: 404; missing parameters: 400; no token: 401', async () => {

@@ -24,6 +24,8 @@ const skip = redisSkip();
 const LIMIT = 300;
 const W = 3000;
 const SHARE = 0.5;
+/** The sliding-log route: a 10-minute window, so a burst needs no alignment. */
+const LOG_LIMIT = 250;
 /**
  * The Redis deadline of the test config. Exactness in (a) and (c) needs every
  * Redis call to beat it (a miss is a legitimate fail-open to the local share,
@@ -127,13 +129,14 @@ describe('global rate limit: two gateways on one Redis', { skip }, () => {
   let up: Upstream;
   let a: Gateway;
   let b: Gateway;
-  const hits = { api: 0, strict: 0 };
+  const hits = { api: 0, strict: 0, log: 0 };
 
   before(async () => {
     redis = await startRedisServer();
     up = await startUpstream((req, res) => {
       if (req.url!.startsWith('/api/')) hits.api++;
       else if (req.url!.startsWith('/strict/')) hits.strict++;
+      else if (req.url!.startsWith('/log/')) hits.log++;
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });
       res.end('ok');
     });
@@ -154,6 +157,12 @@ routes:
     rateLimit:
       limits:
         - { name: strict, algorithm: fixed-window, limit: 1000000, windowMs: ${W}, key: [route], tier: global, onRedisFailure: closed }
+  - name: log
+    match: { path: "/log/*" }
+    upstream: u
+    rateLimit:
+      limits:
+        - { name: exact, algorithm: sliding-log, limit: ${LOG_LIMIT}, windowMs: 600000, key: [route], tier: global }
 `;
     [a, b] = await Promise.all([startGateway(config, { workers: 2 }), startGateway(config, { workers: 2 })]);
     // Every worker has its Redis connection (a request before that would take the fail-open path).
@@ -199,6 +208,20 @@ routes:
     assert.match(String(no.headers['ratelimit']), RATELIMIT_RE);
     const t = Number(/;t=(\d+)/.exec(String(no.headers['ratelimit']))?.[1]);
     assert.ok(/^"global";r=0;t=\d+$/.test(String(no.headers['ratelimit'])) && t >= 1 && t <= W / 1000, String(no.headers['ratelimit']));
+  });
+
+  test('(a2) the exact sliding log: exactly the limit together, one log entry per admitted request', async () => {
+    const before = hits.log;
+    const [ra, rb] = await Promise.all([burst(a, '/log/x', 400, 32), burst(b, '/log/x', 400, 32)]);
+    const all = [...ra, ...rb];
+    assert.equal(hits.log - before, LOG_LIMIT, `admitted at the upstream; statuses ${JSON.stringify(statuses(all))}; redis circuit opened ${circuitOpened()} times`);
+    assert.equal(count(all, 429), 800 - LOG_LIMIT);
+    assert.ok(count(ra, 200) > 0 && count(rb, 200) > 0, `both gateways admitted some (${count(ra, 200)} + ${count(rb, 200)})`);
+    const no = all.find((r) => r.status === 429)!;
+    // Retry-After: until the oldest entry leaves the 10-minute window.
+    const retry = Number(no.headers['retry-after']);
+    assert.ok(retry > 590 && retry <= 600, `Retry-After ${retry}`);
+    assert.equal(no.headers['ratelimit-policy'], `"exact";q=${LOG_LIMIT};w=600`);
   });
 
   test('(b) Redis stalled, then killed, under load: nobody waits past the deadline; fail-open serves its local share; fail-closed 503', async () => {

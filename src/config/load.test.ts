@@ -364,6 +364,29 @@ routes:
     assert.equal(errorAt(errs, 'upstreams.api.hashOn').line, lineOf(text, 'hashOn'));
   });
 
+  test('rate limits: the exact sliding log only on the global tier, and bounded', () => {
+    const text = `listen: { http: { port: 8080 } }
+rateLimit:
+  redis: { url: "redis://127.0.0.1:6379" }
+upstreams:
+  api: { targets: [{ url: "http://127.0.0.1:9000" }] }
+routes:
+  - name: r
+    match: { path: /x }
+    upstream: api
+    rateLimit:
+      limits:
+        - { name: local-log, algorithm: sliding-log, limit: 10, windowMs: 1000 }
+        - { name: big-log, algorithm: sliding-log, limit: 200000, windowMs: 1000, tier: global }
+        - { name: ok-log, algorithm: sliding-log, limit: 100000, windowMs: 60000, tier: global }
+`;
+    const errs = errorsOf(text);
+    assert.match(errorAt(errs, 'routes[0].rateLimit.limits[0].algorithm').message, /sliding-log .* needs tier: global/);
+    assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[0].algorithm').line, lineOf(text, 'local-log'));
+    assert.match(errorAt(errs, 'routes[0].rateLimit.limits[1].limit').message, /at most 100000/);
+    assert.equal(errs.length, 2, JSON.stringify(errs));
+  });
+
   test('more targets than the shared-memory segment holds', () => {
     const targets = Array.from({ length: 17 }, (_, i) => `{ url: "http://127.0.0.1:${9000 + i}" }`).join(', ');
     const text = `listen: { http: { port: 8080 } }\nstate: { targets: 16 }\nupstreams:\n  api: { targets: [${targets}] }\nroutes: []\n`;

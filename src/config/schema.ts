@@ -214,7 +214,7 @@ export const Retry = Type.Object(
   { ...strict, description: 'Retries of a failed try on another target. Requests with a body are not retried.' },
 );
 
-export const RateLimitAlgorithms = ['gcra', 'fixed-window', 'sliding-window'] as const;
+export const RateLimitAlgorithms = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const;
 const KeyPart = Type.String({
   pattern: "^(ip|route|consumer|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$",
   description: 'ip (client address, IPv6 grouped by prefix), route, consumer (rateLimit.consumerHeader until auth exists) or header:NAME',
@@ -223,7 +223,7 @@ const KeyPart = Type.String({
 export const Limit = Type.Object(
   {
     name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Policy name in the RateLimit headers (default l<index>)' })),
-    algorithm: Type.Optional(Type.Union(RateLimitAlgorithms.map((a) => Type.Literal(a)), { description: 'gcra (token bucket: burst + rate; default), fixed-window, sliding-window (counter approximation)' })),
+    algorithm: Type.Optional(Type.Union(RateLimitAlgorithms.map((a) => Type.Literal(a)), { description: 'gcra (token bucket: burst + rate; default), fixed-window, sliding-window (counter approximation), sliding-log (exact: one timestamp per unit; tier global only, limit at most 100000)' })),
     limit: Type.Integer({ minimum: 1, maximum: 16_000_000, description: 'Requests (cost units) per window' }),
     windowMs: Ms('Window (for gcra: the time in which `limit` units are replenished)'),
     burst: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_000_000, description: 'gcra only: units that may be spent at once (default limit)' })),

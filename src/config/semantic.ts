@@ -160,6 +160,9 @@ export function cidrError(s: string): string | undefined {
   return undefined;
 }
 
+/** Entries one sliding-log key may hold in Redis (about 10 bytes each). */
+const SLIDING_LOG_MAX = 100_000;
+
 function checkRateLimit(rl: Obj, at: (string | number)[], haveRedis: boolean, issues: Issue[]): void {
   if (!Array.isArray(rl.limits)) return;
   const names = new Map<string, number>();
@@ -171,6 +174,11 @@ function checkRateLimit(rl: Obj, at: (string | number)[], haveRedis: boolean, is
     else names.set(name, i);
     if (l.burst !== undefined && l.algorithm !== undefined && l.algorithm !== 'gcra') issues.push({ at: [...here, 'burst'], message: 'burst applies only to algorithm gcra' });
     if (l.tier === 'global' && !haveRedis) issues.push({ at: [...here, 'tier'], message: 'tier global needs rateLimit.redis' });
+    if (l.algorithm === 'sliding-log') {
+      // One timestamp per unit does not fit a shared-memory cell; in Redis it is a list of up to `limit` entries per key.
+      if (l.tier !== 'global') issues.push({ at: [...here, 'algorithm'], message: 'sliding-log keeps a timestamp per request and needs tier: global (Redis); use sliding-window for a local limit' });
+      if (typeof l.limit === 'number' && l.limit > SLIDING_LOG_MAX) issues.push({ at: [...here, 'limit'], message: `sliding-log stores one entry per unit: limit must be at most ${SLIDING_LOG_MAX} (use sliding-window above that)` });
+    }
     if (l.tier !== 'global' && (l.onRedisFailure !== undefined || l.localShare !== undefined)) {
       issues.push({ at: [...here, l.onRedisFailure !== undefined ? 'onRedisFailure' : 'localShare'], message: 'applies only to tier global' });
     }

@@ -18,7 +18,7 @@ import { SlotMap, assignSlots } from '../state/slots.js';
 import { HealthChecker } from '../health/active-checks.js';
 import { stateMetrics } from '../observability/state-metrics.js';
 import { adminKey } from '../features/rate-limit/feature.js';
-import { describeState } from '../features/rate-limit/algorithms.js';
+import { describeState, localAlgorithm } from '../features/rate-limit/algorithms.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import type { Registry } from 'prom-client';
 
@@ -142,7 +142,7 @@ export class Supervisor {
       tier: spec.tier,
       algorithm: spec.algorithm,
       present: v !== undefined,
-      state: v === undefined ? null : describeState(spec, v, Date.now()),
+      state: v === undefined ? null : describeState({ ...spec, algorithm: localAlgorithm(spec.algorithm) }, v, Date.now()),
       expiresInSec: table.expiresIn(local) ?? null,
       ...(redis === null ? {} : { redis: await redis.peek(spec, parts) }),
     };

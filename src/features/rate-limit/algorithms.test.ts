@@ -3,7 +3,7 @@
 // cell (a BigInt64Array): encodings whose top bit is set must survive that.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
+import { localAlgorithm, refund, take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
 
 /** 2023-11-14T22:13:20Z: a multiple of 1000, 4000 and 10 000 ms. */
 const T = 1_700_000_000_000;
@@ -20,6 +20,10 @@ class Cell {
     if (!v.allowed) assert.equal(next, old, 'a denied take returns the old state unchanged');
     this.state = BigInt.asIntN(64, next);
     return { ...v };
+  }
+  /** Gives back `cost` units at `nowMs`. */
+  refund(nowMs: number, cost = 1): void {
+    this.state = BigInt.asIntN(64, refund(this.spec, this.state, nowMs, cost));
   }
 }
 
@@ -237,4 +241,55 @@ test('ttlSeconds: long enough to carry the state forward', () => {
   assert.equal(ttlSeconds({ algorithm: 'fixed-window', limit: 10, windowMs: 4000, burst: 10 }), 5);
   // sliding: the previous window is still read during the next one.
   assert.equal(ttlSeconds({ algorithm: 'sliding-window', limit: 10, windowMs: 1000, burst: 10 }), 3);
+});
+
+describe('refund (a later limit of the same request said no)', () => {
+  test('gcra: the arrival time moves back by cost x interval, never before now', () => {
+    const c = new Cell({ algorithm: 'gcra', limit: 10, windowMs: 1000, burst: 5 });
+    for (let i = 0; i < 5; i++) c.take(T);
+    assert.equal(c.take(T).allowed, false);
+    c.refund(T, 2);
+    assert.deepEqual(c.take(T), ok(1, 400), 'two units back: one taken, one left');
+    c.refund(T + 10_000, 3);
+    assert.equal(c.state, BigInt((T + 10_000) * 1000), 'long idle: the arrival time is now, not in the past');
+    const fresh = new Cell({ algorithm: 'gcra', limit: 10, windowMs: 1000, burst: 5 });
+    fresh.refund(T);
+    assert.equal(fresh.state, 0n, 'nothing taken: nothing to give back');
+  });
+
+  test('fixed window: off the current count, floored at 0; a past window is left alone', () => {
+    const c = new Cell({ algorithm: 'fixed-window', limit: 3, windowMs: 1000, burst: 3 });
+    for (let i = 0; i < 3; i++) c.take(T + 100);
+    c.refund(T + 200);
+    assert.deepEqual(c.take(T + 300), ok(0, 700), 'the unit given back is taken again');
+    assert.equal(c.take(T + 300).allowed, false);
+    c.refund(T + 400, 10);
+    assert.deepEqual(c.take(T + 500, 3), ok(0, 500), 'floored at 0, not below');
+    const before = c.state;
+    c.refund(T + 1500);
+    assert.equal(c.state, before, 'another window: nothing to give back');
+  });
+
+  test('sliding window: off the current count while it still counts (this window or as the previous one)', () => {
+    const spec: LimitSpec = { algorithm: 'sliding-window', limit: 8, windowMs: 1000, burst: 8 };
+    const c = new Cell(spec);
+    for (let i = 0; i < 8; i++) c.take(T);
+    c.refund(T + 500, 4);
+    // Window B at e=0: the previous count is now 4, so 4 fit.
+    for (let i = 3; i >= 0; i--) assert.deepEqual(c.take(T + 1000), ok(i, 1000));
+    const d = new Cell(spec);
+    for (let i = 0; i < 8; i++) d.take(T);
+    d.refund(T + 1000, 4);
+    assert.equal(d.take(T + 1000, 4).allowed, true, 'given back in the next window: the stored count becomes the previous one');
+    const e = new Cell(spec);
+    for (let i = 0; i < 8; i++) e.take(T);
+    const before = e.state;
+    e.refund(T + 2000, 4);
+    assert.equal(e.state, before, 'two windows on: it no longer counts, left alone');
+  });
+
+  test('localAlgorithm: a sliding log falls back to the sliding window; the others are their own', () => {
+    assert.equal(localAlgorithm('sliding-log'), 'sliding-window');
+    for (const a of ['gcra', 'fixed-window', 'sliding-window'] as const) assert.equal(localAlgorithm(a), a);
+  });
 });

@@ -10,7 +10,17 @@
 // Windows are aligned to Unix time (floor(now / windowMs)), the same on every
 // machine and in Redis.
 
+/** What the local tier runs: each fits one 64-bit cell. */
 export type Algorithm = 'gcra' | 'fixed-window' | 'sliding-window';
+
+/**
+ * The exact sliding log keeps one timestamp per admitted unit: it cannot live
+ * in a 64-bit cell, so it exists only on the Redis tier (config refuses it
+ * locally). While Redis is away its local fallback is the sliding window.
+ */
+export function localAlgorithm(a: Algorithm | 'sliding-log'): Algorithm {
+  return a === 'sliding-log' ? 'sliding-window' : a;
+}
 
 export interface LimitSpec {
   readonly algorithm: Algorithm;
@@ -117,6 +127,39 @@ function slidingWindow(spec: LimitSpec, old: bigint, nowMs: number, cost: number
   out.remaining = Math.max(0, Math.floor((quota - used - cost * w) / w));
   out.retryAfterMs = 0;
   return (BigInt(id16) << 48n) | (BigInt(Math.min(cur + cost, MASK24)) << 24n) | BigInt(prev);
+}
+
+/**
+ * Gives back `cost` units a take admitted (a later limit of the same request
+ * said no). Same arithmetic as the Redis script's refund: gcra moves the
+ * arrival time back (never before now); the windows take the units off the
+ * stored current count while that window still counts (fixed: it is the
+ * current window; sliding: the current or the one before). A refund never
+ * goes below zero, so one racing a window change can only give back less.
+ */
+export function refund(spec: LimitSpec, old: bigint, nowMs: number, cost: number): bigint {
+  if (old === 0n) return old;
+  const w = spec.windowMs;
+  const id = Math.floor(nowMs / w);
+  switch (spec.algorithm) {
+    case 'gcra': {
+      const now = Math.floor(nowMs * 1000);
+      const t = Math.max(1, Math.ceil((w * 1000) / spec.limit - 1e-9));
+      const tat = Number(old) - cost * t;
+      return BigInt(tat > now ? tat : now);
+    }
+    case 'fixed-window': {
+      if (Number(old >> 32n) >>> 0 !== id >>> 0) return old;
+      const count = Number(old & 0xffffffffn);
+      return (old >> 32n << 32n) | BigInt(Math.max(0, count - cost));
+    }
+    case 'sliding-window': {
+      const age = (((id & 0xffff) - Number((old >> 48n) & 0xffffn)) & 0xffff);
+      if (age > 1) return old;
+      const cur = Number((old >> 24n) & BigInt(MASK24));
+      return (old & ~(BigInt(MASK24) << 24n)) | (BigInt(Math.max(0, cur - cost)) << 24n);
+    }
+  }
 }
 
 /** Seconds a key's cell must live: long enough to carry the state forward. */

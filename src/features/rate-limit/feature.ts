@@ -8,14 +8,18 @@ import type { BlockList } from 'node:net';
 import type { ResolvedConfig, ResolvedLimit, ResolvedRouteRateLimit } from '../../config/load.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { StateStore } from '../../state/store.js';
-import { take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
+import { localAlgorithm, refund, take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
 import { blockList, clientAddress, contains, groupAddress, plainAddress } from './client-ip.js';
 import { policyValue, rateLimitHeaders, type HeaderMode } from './headers.js';
 
 /** The Redis tier as this feature sees it (src/features/rate-limit/redis-tier.ts). */
 export interface GlobalTier {
-  take(spec: LimitSpec & { id: string }, key: string, cost: number): Promise<Decision>;
+  take(spec: GlobalSpec, key: string, cost: number): Promise<Decision>;
+  refund(spec: GlobalSpec, key: string, cost: number): Promise<void>;
 }
+
+type LocalSpec = LimitSpec & { id: string };
+type GlobalSpec = Omit<LimitSpec, 'algorithm'> & { id: string; algorithm: ResolvedLimit['algorithm'] };
 
 export interface RateLimitEnv {
   readonly store: StateStore;
@@ -43,8 +47,10 @@ const METRIC_TTL = 10 * 365 * 24 * 3600;
 
 class CompiledLimit {
   readonly spec: ResolvedLimit;
-  /** The local spec used while Redis is away (limit x localShare). */
-  readonly fallback: LimitSpec & { id: string };
+  /** The spec the local tier runs (tier local; config refuses a local sliding-log). */
+  readonly local: LocalSpec;
+  /** The local spec used while Redis is away (limit x localShare; a sliding log falls back to the sliding window). */
+  readonly fallback: LocalSpec;
   readonly ttl: number;
   readonly fallbackTtl: number;
   readonly exemptIps: BlockList | null;
@@ -59,8 +65,10 @@ class CompiledLimit {
   constructor(spec: ResolvedLimit) {
     this.spec = spec;
     const share = Math.max(1, Math.floor(spec.limit * spec.localShare));
-    this.fallback = { ...spec, id: `${spec.id}#local`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
-    this.ttl = ttlSeconds(spec);
+    const algorithm = localAlgorithm(spec.algorithm);
+    this.local = algorithm === spec.algorithm ? (spec as LocalSpec) : { ...spec, algorithm };
+    this.fallback = { ...spec, algorithm, id: `${spec.id}#local`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
+    this.ttl = ttlSeconds(this.local);
     this.fallbackTtl = ttlSeconds(this.fallback);
     this.exemptIps = blockList(spec.exempt.ips);
     this.exemptConsumers = new Set(spec.exempt.consumers);
@@ -98,14 +106,19 @@ export class RouteRateLimit {
     // The limits that applied (exempt ones did not), in step with `decisions`.
     const used: ResolvedLimit[] = [];
     let ip: string | null = null;
-    for (const l of this.#limits) {
+    const limits = this.#limits;
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
       ip ??= this.#clientIp(ctx);
       if (this.#exempt(l, ctx, ip)) continue;
-      const d = this.#local(l.spec, l.ttl, this.#key(l, ctx, ip), this.#cost(l, ctx));
+      const d = this.#local(l.local, l.ttl, this.#key(l, ctx, ip), this.#cost(l, ctx));
       this.#count(l, d.allowed);
       decisions.push(d);
       used.push(l.spec);
-      if (!d.allowed) return this.#rejected(used, decisions, d);
+      if (!d.allowed) {
+        this.#giveBack(ctx, ip, i, 0);
+        return this.#rejected(used, decisions, d);
+      }
     }
     return { reject: null, headers: rateLimitHeaders(this.#mode, used, this.#policy, decisions) };
   }
@@ -114,29 +127,61 @@ export class RouteRateLimit {
     const decisions: Decision[] = [];
     const used: ResolvedLimit[] = [];
     const ip = this.#clientIp(ctx);
-    for (const l of this.#limits) {
+    const limits = this.#limits;
+    // Bit i: limit i was taken from its local fallback (Redis was away).
+    let fellBack = 0;
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
       if (this.#exempt(l, ctx, ip)) continue;
       const key = this.#key(l, ctx, ip);
       const cost = this.#cost(l, ctx);
       let d: Decision;
-      if (l.spec.tier === 'local') d = this.#local(l.spec, l.ttl, key, cost);
+      if (l.spec.tier === 'local') d = this.#local(l.local, l.ttl, key, cost);
       else {
         try {
           if (this.#env.global === null) throw new Error('no redis tier');
           d = await this.#env.global.take(l.spec, key, cost);
         } catch {
           if (l.spec.onRedisFailure === 'closed') {
+            this.#giveBack(ctx, ip, i, fellBack);
             return { reject: { status: 503, code: 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE', retryAfterSec: 1 }, headers: [] };
           }
+          fellBack |= 1 << i;
           d = this.#local(l.fallback, l.fallbackTtl, key, cost);
         }
       }
       this.#count(l, d.allowed);
       decisions.push(d);
       used.push(l.spec);
-      if (!d.allowed) return this.#rejected(used, decisions, d);
+      if (!d.allowed) {
+        this.#giveBack(ctx, ip, i, fellBack);
+        return this.#rejected(used, decisions, d);
+      }
     }
     return { reject: null, headers: rateLimitHeaders(this.#mode, used, this.#policy, decisions) };
+  }
+
+  /**
+   * A request refused by limit `upTo` gives back what the limits before it
+   * took: a client hammering a 10/s limit must not drain the hourly one with
+   * requests that were never admitted. Keys and costs are computed again (they
+   * depend only on the request), so the admitted path allocates nothing for
+   * this. Refunds to Redis are best effort (not awaited; a failure leaves the
+   * units taken).
+   */
+  #giveBack(ctx: RequestContext, ip: string, upTo: number, fellBack: number): void {
+    const limits = this.#limits;
+    for (let i = 0; i < upTo; i++) {
+      const l = limits[i]!;
+      if (this.#exempt(l, ctx, ip)) continue;
+      const key = this.#key(l, ctx, ip);
+      const cost = this.#cost(l, ctx);
+      if (l.spec.tier === 'local' || (fellBack & (1 << i)) !== 0) {
+        const spec = l.spec.tier === 'local' ? l.local : l.fallback;
+        const now = Date.now();
+        this.#env.store.table.update(`${spec.id}${SEP}${key}`, l.spec.tier === 'local' ? l.ttl : l.fallbackTtl, (old) => refund(spec, old, now, cost));
+      } else this.#env.global?.refund(l.spec, key, cost).catch(() => {});
+    }
   }
 
   #rejected(used: ResolvedLimit[], decisions: Decision[], d: Decision): Outcome {
@@ -149,11 +194,19 @@ export class RouteRateLimit {
   /** One CAS on the key's shared-memory cell; a full table admits (and is counted and logged). */
   #local(spec: LimitSpec & { id: string }, ttl: number, key: string, cost: number): Decision {
     const v = this.#verdict;
-    const now = Date.now();
-    const stored = this.#env.store.table.update(`${spec.id}${SEP}${key}`, ttl, (old) => take(spec, old, now, cost, v));
+    // The CAS callback is one bound function fed through fields: no closure per request.
+    this.#takeSpec = spec;
+    this.#takeNow = Date.now();
+    this.#takeCost = cost;
+    const stored = this.#env.store.table.update(`${spec.id}${SEP}${key}`, ttl, this.#takeFn);
     if (stored === undefined) return { allowed: true, remaining: spec.limit, resetMs: 0, retryAfterMs: 0 };
     return { allowed: v.allowed, remaining: v.remaining, resetMs: v.resetMs, retryAfterMs: v.retryAfterMs };
   }
+
+  #takeSpec: LimitSpec = { algorithm: 'gcra', limit: 1, windowMs: 1, burst: 1 };
+  #takeNow = 0;
+  #takeCost = 1;
+  readonly #takeFn = (old: bigint): bigint => take(this.#takeSpec, old, this.#takeNow, this.#takeCost, this.#verdict);
 
   #count(l: CompiledLimit, allowed: boolean): void {
     if (allowed) l.allowed++;

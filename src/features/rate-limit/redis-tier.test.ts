@@ -15,6 +15,7 @@ import { startRedisServer, redisSkip, type RedisServer } from '../../../test/hel
 import { sleep, until } from '../../../test/helpers/wait.js';
 import { RedisTier, RedisTierError, hashTag, redactUrl, redisKey, type Algorithm, type Decision, type LimitSpec, type RedisTierOptions } from './redis-tier.js';
 import { freePorts } from '../../../test/helpers/gateway.js';
+import { refund as localRefund, take as localTake, type LimitSpec as LocalSpec } from './algorithms.js';
 
 const skip = redisSkip();
 
@@ -52,15 +53,40 @@ interface Cell {
   w?: number;
   c?: number;
   p?: number;
+  /** sliding-log: each admitted unit's time (µs), oldest first. */
+  log?: number[];
 }
 
 const ceilMs = (us: number): number => Math.ceil(us / 1000);
 
+/** A negative cost is a refund (decision 1, 0, 0, 0). */
 function reference(s: LimitSpec, cell: Cell, cost: number, nowMs: number): Decision {
   const now = Math.round(nowMs * 1000);
   const L = s.limit;
+  if (s.algorithm === 'sliding-log') {
+    const W = s.windowMs * 1000;
+    const log = (cell.log ??= []);
+    while (log.length > 0 && log[0]! <= now - W) log.shift();
+    const used = log.length;
+    if (cost < 0) {
+      log.splice(Math.max(0, used + cost));
+      return d(true, 0, 0, 0);
+    }
+    if (used + cost <= L) {
+      for (let i = 0; i < cost; i++) log.push(now);
+      return d(true, L - used - cost, ceilMs(W), 0);
+    }
+    const reset = used > 0 ? ceilMs(log[used - 1]! + W - now) : 0;
+    // Admitted once the oldest (used + cost - L) entries have left.
+    const retry = cost <= L ? ceilMs(log[used + cost - L - 1]! + W - now) : ceilMs(W);
+    return d(false, Math.max(0, L - used), reset, Math.max(1, retry));
+  }
   if (s.algorithm === 'gcra') {
     const T = Math.max(1, Math.ceil((s.windowMs * 1000) / L - 1e-9));
+    if (cost < 0) {
+      if (cell.tat !== undefined) cell.tat = Math.max(cell.tat + cost * T, now);
+      return d(true, 0, 0, 0);
+    }
     const B = s.burst ?? L;
     const tat = Math.max(cell.tat ?? now, now);
     const newTat = tat + cost * T;
@@ -71,6 +97,11 @@ function reference(s: LimitSpec, cell: Cell, cost: number, nowMs: number): Decis
   const W = s.windowMs * 1000;
   const id = Math.floor(now / W);
   const elapsed = now - id * W;
+  if (cost < 0) {
+    // Off the stored count while it still counts: fixed, this window; sliding, this or the previous one.
+    if (cell.w === id || (s.algorithm === 'sliding-window' && cell.w === id - 1)) cell.c = Math.max(0, cell.c! + cost);
+    return d(true, 0, 0, 0);
+  }
   if (s.algorithm === 'fixed-window') {
     const cur = cell.w === id ? cell.c! : 0;
     const left = ceilMs(W - elapsed);
@@ -227,6 +258,50 @@ describe('RedisTier', { skip }, () => {
     assert.deepEqual(await tier.takeAt(s, 'k2', 11, T0), d(false, 10, 1000, 1000));
   });
 
+  test('sliding-log: hand-computed decisions (3 per 1000 ms, exact: every admitted unit remembered)', async () => {
+    const s = spec('sliding-log', 3, 1000);
+    const at = (ms: number, cost = 1) => tier.takeAt(s, 'k', cost, T0 + ms);
+    assert.deepEqual(await at(0), d(true, 2, 1000, 0));
+    assert.deepEqual(await at(100), d(true, 1, 1000, 0));
+    assert.deepEqual(await at(200), d(true, 0, 1000, 0));
+    assert.deepEqual(await at(300), d(false, 0, 900, 700), 'the unit of t=0 leaves at t=1000; full again when the one of t=200 has');
+    assert.deepEqual(await at(999), d(false, 0, 201, 1));
+    assert.deepEqual(await at(1000), d(true, 0, 1000, 0), 'exactly one window after t=0: that unit has left');
+    // Entries: 100, 200, 1000. Cost 2 needs the two oldest gone: 200 leaves at 1200.
+    assert.deepEqual(await at(1050, 2), d(false, 0, 950, 150));
+    assert.deepEqual(await at(1200, 2), d(true, 0, 1000, 0));
+    assert.deepEqual(await at(1200, 4), d(false, 0, 1000, 1000), 'more than the limit: never (Retry-After a window)');
+    await tier.takeAt(s, 'k', -1, T0 + 1300);
+    assert.deepEqual(await at(1300), d(true, 0, 1000, 0), 'a refund takes the newest entry off');
+    assert.equal((await direct.llen(redisKey('wt:rl', s, 'k'))), 3, 'the list holds only live entries');
+    assert.deepEqual((await tier.peek(s, 'k')).raw, ['count', '3', 'oldest', String((T0 + 1000) * 1000), 'newest', String((T0 + 1300) * 1000)]);
+  });
+
+  test('refunds: the scripts give back exactly what the local tier does (gcra, fixed and sliding window)', async () => {
+    let rnd = 99;
+    const rand = (n: number) => {
+      rnd = (rnd * 1103515245 + 12345) % 2147483648;
+      return rnd % n;
+    };
+    for (const s of [spec('gcra', 5, 1000), spec('gcra', 3, 600, 6), spec('fixed-window', 6, 700), spec('sliding-window', 6, 700), spec('sliding-window', 10, 1000)]) {
+      const local: LocalSpec = { algorithm: s.algorithm as LocalSpec['algorithm'], limit: s.limit, windowMs: s.windowMs, burst: s.burst ?? s.limit };
+      let state = 0n;
+      let t = T0 + rand(700);
+      for (let i = 0; i < 300; i++) {
+        t += rand(3) === 0 ? rand(500) : rand(40);
+        const cost = rand(4) === 0 ? -(rand(3) + 1) : rand(5) === 0 ? 2 : 1;
+        const got = await tier.takeAt(s, 'k', cost, t);
+        if (cost < 0) {
+          state = BigInt.asIntN(64, localRefund(local, state, t, -cost));
+          continue;
+        }
+        const v: Decision = { allowed: false, remaining: 0, resetMs: 0, retryAfterMs: 0 };
+        state = BigInt.asIntN(64, localTake(local, state, t, cost, v));
+        assert.deepEqual(got, v, `${s.algorithm} ${s.limit}/${s.windowMs} step ${i} at +${t - T0} ms cost ${cost}`);
+      }
+    }
+  });
+
   test('all algorithms agree with the reference model over random sequences', async () => {
     let rnd = 12345;
     const rand = (n: number) => {
@@ -242,13 +317,17 @@ describe('RedisTier', { skip }, () => {
       spec('sliding-window', 7, 500),
       spec('sliding-window', 20, 1000),
       spec('sliding-window', 3, 300),
+      spec('sliding-log', 7, 500),
+      spec('sliding-log', 20, 1000),
+      spec('sliding-log', 3, 300),
     ];
     for (const s of specs) {
       const cell: Cell = {};
       let t = T0 + rand(1000);
       for (let i = 0; i < 300; i++) {
         t += rand(4) === 0 ? rand(400) : rand(30);
-        const cost = rand(5) === 0 ? rand(4) + 2 : 1;
+        // Mostly 1, some heavier, some refunds (negative).
+        const cost = rand(5) === 0 ? rand(4) + 2 : rand(8) === 0 ? -(rand(3) + 1) : 1;
         const now = t + rand(1000) / 1000; // sub-ms too
         const want = reference(s, cell, cost, now);
         const got = await tier.takeAt(s, 'k', cost, now);
@@ -277,7 +356,7 @@ describe('RedisTier', { skip }, () => {
     // Windows of an hour (gcra: one unit per 7.2 s): nothing refills or rolls over during the burst.
     const W = 3_600_000;
     if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
-    for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+    for (const alg of ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const) {
       const s = spec(alg, 500, W);
       const out = await Promise.all(Array.from({ length: 2000 }, () => tier.take(s, 'hot', 1)));
       assert.equal(out.filter((o) => o.allowed).length, 500, alg);
@@ -292,7 +371,7 @@ describe('RedisTier', { skip }, () => {
       await ready(other);
       const W = 3_600_000;
       if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
-      for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+      for (const alg of ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const) {
         const s = spec(alg, 200, W);
         const twin = { ...s }; // the other gateway's own copy of the config
         const out = await Promise.all(Array.from({ length: 600 }, (_, i) => (i % 2 ? tier.take(s, 'shared', 1) : other.take(twin, 'shared', 1))));
@@ -306,7 +385,7 @@ describe('RedisTier', { skip }, () => {
   test('cost > 1 on the Redis clock, and reset', async () => {
     const W = 3_600_000;
     if (leftInWindow(W) < 10_000) await sleep(leftInWindow(W) + 10);
-    for (const alg of ['gcra', 'fixed-window', 'sliding-window'] as const) {
+    for (const alg of ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const) {
       const s = spec(alg, 10, W);
       assert.deepEqual([(await tier.take(s, 'c', 4)).remaining, (await tier.take(s, 'c', 4)).remaining], [6, 2], alg);
       const no = await tier.take(s, 'c', 4);
@@ -332,6 +411,8 @@ describe('RedisTier', { skip }, () => {
     const g = { ...spec('gcra', 2, 60_000), id: s.id };
     assert.equal((await tier.take(g, 'k', 1)).allowed, true, 'gcra over a hash');
     assert.equal((await tier.take({ ...spec('sliding-window', 2, 60_000), id: s.id }, 'k', 1)).allowed, true, 'sliding over a string');
+    assert.equal((await tier.take({ ...spec('sliding-log', 2, 60_000), id: s.id }, 'k', 1)).allowed, true, 'log over a hash');
+    assert.equal((await tier.take(g, 'k', 1)).allowed, true, 'gcra over a list');
   });
 
   test('hashTag follows the Redis Cluster rule', () => {
@@ -353,6 +434,7 @@ describe('RedisTier', { skip }, () => {
       spec('fixed-window', 40, 20_000),
       spec('sliding-window', 7, 4000),
       spec('sliding-window', 20, 10_000),
+      spec('sliding-log', 8, 6000),
     ];
     const keys = ['a', 'b', 'c', 'x'.repeat(300)];
     const tiers: [string, RedisTier][] = [['hash-tag', tier]];

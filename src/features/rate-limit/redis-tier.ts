@@ -38,7 +38,10 @@
 // State in Redis (all times in microseconds since the Unix epoch, from TIME):
 // - gcra: a string, the theoretical arrival time (TAT);
 // - fixed-window: a hash {w: window id, c: count};
-// - sliding-window: a hash {w: window id, c: current count, p: previous count}.
+// - sliding-window: a hash {w: window id, c: current count, p: previous count};
+// - sliding-log (exact): a list of the admitted units' times, oldest first,
+//   one entry per unit; entries older than the window are trimmed from the
+//   head on every take, so the list never holds more than `limit` live units.
 // Internally the script works in whole microseconds; the per-unit emission
 // interval T = windowMs/limit is rounded up to a whole microsecond, so the
 // GCRA arithmetic is exact integer arithmetic (no drift over a burst).
@@ -47,7 +50,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 
-export type Algorithm = 'gcra' | 'fixed-window' | 'sliding-window';
+export type Algorithm = 'gcra' | 'fixed-window' | 'sliding-window' | 'sliding-log';
 
 export interface LimitSpec {
   /** Stable id of route + limit; part of the Redis key (must not contain braces). */
@@ -140,9 +143,11 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 // keys. ARGV[1]: `now` in µs, or '' for Redis's clock (a value only for tests:
 // see takeAt). Then runs of identical consecutive takes, 6 values each: how
 // many, the index of their key in KEYS, the algorithm ('g' gcra, 'f' fixed
-// window, 's' sliding window), a1 and a2 (T and B for gcra, W and L for the
-// windows: see prepare()), cost. Returns 4 integers per take: allowed (0/1),
-// remaining, reset ms, retry-after ms.
+// window, 's' sliding window, 'l' sliding log), a1 and a2 (T and B for gcra,
+// W and L for the others: see prepare()), cost. Returns 4 integers per take:
+// allowed (0/1), remaining, reset ms, retry-after ms. A negative cost is a
+// refund (units a take admitted, given back because a later limit of the
+// same request said no); its four integers are 1, 0, 0, 0.
 //
 // The arithmetic of each algorithm is the one-take script's, statement for
 // statement. What differs is I/O: a key's state is read once per batch
@@ -153,7 +158,9 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 // allowed take would have written). Redis ends up exactly as after the same
 // takes one by one at that instant. A key whose algorithm changes inside a
 // batch (a limit's algorithm changed under the same id) is stored and loaded
-// again, so even that follows the one-by-one order.
+// again, so even that follows the one-by-one order. The sliding log is the
+// exception to load/store: its list is read and written in place (a batch
+// may hold a whole window of entries), which is the one-by-one order too.
 // `ms()` rounds µs up to ms, `fdiv()` is an exact floor of a quotient of
 // integers.
 const BATCH = `
@@ -186,7 +193,11 @@ end
 -- st.ttl (ms) once a take was allowed.
 local function load(key, alg)
   local st = {alg = alg, dirty = false}
-  if alg == 'g' then
+  if alg == 'l' then
+    st.key = key
+    local t = redis.call('TYPE', key).ok
+    if t ~= 'list' and t ~= 'none' then redis.call('DEL', key) end
+  elseif alg == 'g' then
     local stored = redis.pcall('GET', key)
     if type(stored) == 'table' and stored.err then
       redis.call('DEL', key)
@@ -210,7 +221,9 @@ end
 
 local function store(key, st)
   if not st.dirty then return end
-  if st.alg == 'g' then
+  if st.alg == 'l' then
+    redis.call('PEXPIRE', key, st.ttl)
+  elseif st.alg == 'g' then
     redis.call('SET', key, fmt(st.tat), 'PX', st.ttl)
   elseif st.alg == 'f' then
     redis.call('HSET', key, 'w', fmt(st.w), 'c', fmt(st.c))
@@ -222,6 +235,14 @@ local function store(key, st)
 end
 
 local function gcra(st, T, B, cost)
+  if cost < 0 then
+    if st.tat then
+      st.tat = math.max(st.tat + cost * T, now)
+      st.ttl = ms(st.tat - now) + 1000
+      st.dirty = true
+    end
+    return 1, 0, 0, 0
+  end
   local tat = now
   local s = st.tat
   if s and s > now then tat = s end
@@ -241,6 +262,14 @@ end
 local function fixed(st, W, L, cost)
   local id = math.floor(now / W)
   local left = (id + 1) * W - now
+  if cost < 0 then
+    if st.w == id then
+      st.c = math.max(0, st.c + cost)
+      st.ttl = math.max(1, ms(left))
+      st.dirty = true
+    end
+    return 1, 0, 0, 0
+  end
   local cur = 0
   if st.w == id then cur = st.c end
   if cur + cost <= L then
@@ -258,6 +287,14 @@ end
 local function sliding(st, W, L, cost)
   local id = math.floor(now / W)
   local elapsed = now - id * W
+  if cost < 0 then
+    if st.w == id or st.w == id - 1 then
+      st.c = math.max(0, st.c + cost)
+      st.ttl = ms(2 * W - elapsed)
+      st.dirty = true
+    end
+    return 1, 0, 0, 0
+  end
   local cur, prev = 0, 0
   local w = st.w
   if w == id then
@@ -292,6 +329,57 @@ local function sliding(st, W, L, cost)
   return 0, rem, reset, retry
 end
 
+-- One entry per unit, each the take's time; trimmed from the head (oldest).
+local function slog(st, W, L, cost)
+  local key = st.key
+  local cutoff = now - W
+  while true do
+    local head = redis.call('LINDEX', key, 0)
+    if not head or tonumber(head) > cutoff then break end
+    redis.call('LPOP', key)
+  end
+  local used = redis.call('LLEN', key)
+  if cost < 0 then
+    -- The newest entries go: the refunded take's, unless another take came
+    -- after it, whose entries are at most a refund's delay younger.
+    for _ = 1, math.min(-cost, used) do redis.call('RPOP', key) end
+    if used > 0 then
+      st.ttl = ms(W) + 1
+      st.dirty = true
+    end
+    return 1, 0, 0, 0
+  end
+  if used + cost <= L then
+    local t = fmt(now)
+    local i = 0
+    while i < cost do
+      local n = math.min(cost - i, 1000)
+      local a = {}
+      for j = 1, n do a[j] = t end
+      redis.call('RPUSH', key, unpack(a))
+      i = i + n
+    end
+    if cost > 0 or used > 0 then
+      st.ttl = ms(W) + 1
+      st.dirty = true
+    end
+    return 1, L - used - cost, ms(W), 0
+  end
+  local rem = L - used
+  if rem < 0 then rem = 0 end
+  -- Full again when the newest entry leaves; admitted when enough of the oldest have.
+  local reset = 0
+  local newest = redis.call('LINDEX', key, -1)
+  if newest then reset = ms(tonumber(newest) + W - now) end
+  local retry = ms(W)
+  if cost <= L then
+    local e = redis.call('LINDEX', key, used + cost - L - 1)
+    if e then retry = ms(tonumber(e) + W - now) end
+  end
+  if retry < 1 then retry = 1 end
+  return 0, rem, reset, retry
+end
+
 local states = {}
 local out = {}
 local n = 0
@@ -308,7 +396,7 @@ for i = 2, #ARGV, 6 do
     states[key] = st
   end
   local f = fixed
-  if alg == 'g' then f = gcra elseif alg == 's' then f = sliding end
+  if alg == 'g' then f = gcra elseif alg == 's' then f = sliding elseif alg == 'l' then f = slog end
   local a1, a2, cost = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
   for _ = 1, tonumber(ARGV[i]) do
     local a, b, c, d = f(st, a1, a2, cost)
@@ -334,6 +422,9 @@ if t == 'string' then
   raw = {redis.call('GET', key)}
 elseif t == 'hash' then
   raw = redis.call('HGETALL', key)
+elseif t == 'list' then
+  -- A sliding log: how many units, the oldest and newest times (not the whole list).
+  raw = {'count', tostring(redis.call('LLEN', key)), 'oldest', redis.call('LINDEX', key, 0), 'newest', redis.call('LINDEX', key, -1)}
 end
 return {raw, redis.call('PTTL', key)}
 `;
@@ -348,6 +439,7 @@ const ALG: Record<Algorithm, string> = {
   gcra: 'g',
   'fixed-window': 'f',
   'sliding-window': 's',
+  'sliding-log': 'l',
 };
 
 // --- keys ----------------------------------------------------------------------
@@ -578,11 +670,23 @@ export class RedisTier {
 
   /** Takes `cost` units of `key` under `spec`. Rejects only with a RedisTierError. */
   take(spec: LimitSpec, key: string, cost = 1): Promise<Decision> {
+    if (!Number.isSafeInteger(cost) || cost < 0) return Promise.reject(new RangeError(`rate limit ${spec.id}: cost must be an integer >= 0`));
     return this.#take(spec, key, cost, '');
   }
 
-  /** @internal Tests only: the same script on a given clock (ms since the epoch) instead of Redis TIME. */
+  /**
+   * Gives back `cost` units an earlier take admitted (a later limit of the
+   * same request refused it). Queued behind the takes already issued, like a
+   * take; best effort: a failed refund leaves the units taken.
+   */
+  refund(spec: LimitSpec, key: string, cost = 1): Promise<void> {
+    if (!Number.isSafeInteger(cost) || cost < 1) return Promise.reject(new RangeError(`rate limit ${spec.id}: refund must be an integer >= 1`));
+    return this.#take(spec, key, -cost, '').then(() => undefined);
+  }
+
+  /** @internal Tests only: the same script on a given clock (ms since the epoch) instead of Redis TIME; a negative cost refunds. */
   takeAt(spec: LimitSpec, key: string, cost: number, nowMs: number): Promise<Decision> {
+    if (!Number.isSafeInteger(cost)) return Promise.reject(new RangeError(`rate limit ${spec.id}: cost must be an integer`));
     return this.#take(spec, key, cost, String(Math.round(nowMs * 1000)));
   }
 
@@ -636,7 +740,6 @@ export class RedisTier {
       }
       this.#specs.set(spec, p);
     }
-    if (!Number.isSafeInteger(cost) || cost < 0) return Promise.reject(new RangeError(`rate limit ${spec.id}: cost must be an integer >= 0`));
     // The gate, at call time: a refused take never waits for the turn.
     const probe = this.#gate();
     if (typeof probe !== 'number') return Promise.reject(probe);

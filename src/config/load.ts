@@ -22,6 +22,7 @@ export type {
   ResolvedOutlier,
   ResolvedLimit,
   ResolvedRouteRateLimit,
+  ResolvedWebSocket,
 } from './resolve.js';
 
 type Env = Record<string, string | undefined>;

@@ -134,6 +134,15 @@ export interface ResolvedRoute {
   timeoutMs?: number;
   retry?: ResolvedRetry;
   rateLimit?: ResolvedRouteRateLimit;
+  websocket?: ResolvedWebSocket;
+}
+
+export interface ResolvedWebSocket {
+  maxMessageBytes: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  maxBufferedBytes: number;
+  compression: boolean;
 }
 
 export interface ResolvedConfig {
@@ -145,6 +154,7 @@ export interface ResolvedConfig {
     maxHeaderBytes: number;
     maxUrlLength: number;
     maxBodyBytes: number;
+    maxWebSocketMessageBytes: number;
   };
   supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number };
   state: { name: string; targets: number; upstreams: number; tableCells: number };
@@ -231,6 +241,7 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
     maxBodyBytes: r.maxBodyBytes ?? maxBodyBytes,
     timeoutMs: r.timeoutMs,
     retry: r.retry && resolveRetry(r.retry),
+    websocket: r.websocket && { ...DEFAULTS.websocket, ...r.websocket },
     rateLimit: r.rateLimit && {
       headers: r.rateLimit.headers ?? 'draft',
       limits: r.rateLimit.limits.map((l, i) => {
@@ -279,6 +290,7 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       maxHeaderBytes: cfg.limits?.maxHeaderBytes ?? DEFAULTS.maxHeaderBytes,
       maxUrlLength: cfg.limits?.maxUrlLength ?? DEFAULTS.maxUrlLength,
       maxBodyBytes,
+      maxWebSocketMessageBytes: cfg.limits?.maxWebSocketMessageBytes ?? DEFAULTS.maxWebSocketMessageBytes,
     },
     supervisor: {
       drainTimeoutMs: cfg.supervisor?.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,

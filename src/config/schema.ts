@@ -43,6 +43,9 @@ export const Limits = Type.Object(
     maxHeaderBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Request line + headers; over it: 431' })),
     maxUrlLength: Type.Optional(Type.Integer({ minimum: 64, maximum: 1048576, description: 'Request target length; over it: 414' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Request body; over it: 413' })),
+    maxWebSocketMessageBytes: Type.Optional(
+      Type.Integer({ minimum: 125, maximum: 1073741824, description: 'Hard cap of one WebSocket message on any route (default 16 MiB); routes set their own below it' }),
+    ),
   },
   strict,
 );
@@ -288,6 +291,19 @@ export const State = Type.Object(
   { ...strict, description: 'Shared-memory state segment; read at start (changes need a restart)' },
 );
 
+export const RouteWebSocket = Type.Object(
+  {
+    maxMessageBytes: Type.Optional(Type.Integer({ minimum: 125, description: 'Largest message either side may send (default 1 MiB); a bigger one closes with 1009' })),
+    idleTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, description: 'No message either way for this long closes both sides with 1001 (default 300000; 0: never)' })),
+    maxConnections: Type.Optional(Type.Integer({ minimum: 0, description: 'Open connections on this route across all workers; over it the upgrade gets 503 (default 0: no limit)' })),
+    maxBufferedBytes: Type.Optional(
+      Type.Integer({ minimum: 1024, description: 'Bytes one side may hold unsent before the other is paused (upstream) or closed with 1013 (client) (default 1 MiB)' }),
+    ),
+    compression: Type.Optional(Type.Boolean({ description: 'Offer permessage-deflate to the client and the upstream, each hop negotiated on its own (default false)' })),
+  },
+  { ...strict, description: 'Proxy WebSocket upgrades on this route to the upstream (ws:// to the target)' },
+);
+
 export const Route = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
@@ -301,6 +317,7 @@ export const Route = Type.Object(
     timeoutMs: Type.Optional(Ms('Total time for the upstream exchange, retries included; over it: 504')),
     retry: Type.Optional(Retry),
     rateLimit: Type.Optional(RouteRateLimit),
+    websocket: Type.Optional(RouteWebSocket),
   },
   strict,
 );
@@ -344,6 +361,8 @@ export const DEFAULTS = {
   maxHeaderBytes: 16384,
   maxUrlLength: 8192,
   maxBodyBytes: 10 * 1024 * 1024,
+  maxWebSocketMessageBytes: 16 * 1024 * 1024,
+  websocket: { maxMessageBytes: 1024 * 1024, idleTimeoutMs: 300_000, maxConnections: 0, maxBufferedBytes: 1024 * 1024, compression: false },
   drainTimeoutMs: 30_000,
   restartBackoffMs: 100,
   restartBackoffMaxMs: 10_000,

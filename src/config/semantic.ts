@@ -30,7 +30,7 @@ export function checkSemantics(root: unknown): Issue[] {
   if (Array.isArray(root.routes)) {
     const names = new Map<string, number>();
     root.routes.forEach((route, i) => {
-      checkRoute(route, i, upstreams, names, issues);
+      checkRoute(route, i, upstreams, names, issues, root.limits);
       if (isObj(route) && isObj(route.rateLimit)) checkRateLimit(route.rateLimit, ['routes', i, 'rateLimit'], isObj(rl.redis), issues);
     });
   }
@@ -211,7 +211,7 @@ function checkRegex(v: unknown, at: (string | number)[], issues: Issue[]): void 
   if (err) issues.push({ at, message: err });
 }
 
-function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string, number>, issues: Issue[]): void {
+function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string, number>, issues: Issue[], limitsOf: unknown): void {
   if (!isObj(route)) return;
   const at = ['routes', i];
   if (typeof route.name === 'string') {
@@ -231,6 +231,11 @@ function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string
     issues.push({ at: [...at, 'upstream'], message: `unknown upstream "${route.upstream}"` });
   }
   if (responds && route.retry !== undefined) issues.push({ at: [...at, 'retry'], message: 'retry applies only to proxied routes' });
+  if (responds && route.websocket !== undefined) issues.push({ at: [...at, 'websocket'], message: 'websocket applies only to proxied routes' });
+  if (isObj(route.websocket) && typeof route.websocket.maxMessageBytes === 'number') {
+    const cap = isObj(limitsOf) && typeof limitsOf.maxWebSocketMessageBytes === 'number' ? limitsOf.maxWebSocketMessageBytes : DEFAULTS.maxWebSocketMessageBytes;
+    if (route.websocket.maxMessageBytes > cap) issues.push({ at: [...at, 'websocket', 'maxMessageBytes'], message: `must not exceed limits.maxWebSocketMessageBytes (${cap})` });
+  }
   if (responds && !proxied) {
     for (const key of ['rewrite', 'preserveHost', 'timeoutMs']) {
       if (route[key] !== undefined) {

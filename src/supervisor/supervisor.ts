@@ -19,6 +19,7 @@ import { HealthChecker } from '../health/active-checks.js';
 import { stateMetrics } from '../observability/state-metrics.js';
 import { adminKey } from '../features/rate-limit/feature.js';
 import { describeState, localAlgorithm } from '../features/rate-limit/algorithms.js';
+import { reclaimWorkerConnections } from '../features/websocket/connections.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import type { Registry } from 'prom-client';
 
@@ -216,7 +217,11 @@ export class Supervisor {
   /** A worker is gone: its in-flight counts leave the shared totals. */
   #releaseColumn(column: number): void {
     if (column < 0 || !this.#columns.delete(column)) return;
-    this.#store?.reclaimWorker(column);
+    const store = this.#store;
+    if (store === null) return;
+    store.reclaimWorker(column);
+    // And its open WebSockets leave each route's connection count (every route: a limit may have been removed since).
+    reclaimWorkerConnections(store.table, this.#config.routes.filter((r) => r.websocket !== undefined).map((r) => r.name), column);
   }
 
   async start(): Promise<void> {

@@ -28,6 +28,8 @@ export class Cluster {
   readonly eject: EjectPolicy | null;
   /** Passive detection counts 5xx answers as failures. */
   readonly eject5xx: boolean;
+  /** Connect timeout of the upstream (WebSocket handshakes use it whole). */
+  readonly connectTimeoutMs: number;
   readonly #balancer: Balancer;
   readonly #panic: boolean;
   readonly #healthy: Eligible;
@@ -48,6 +50,7 @@ export class Cluster {
     this.breaker = spec.circuitBreaker ?? null;
     this.eject = spec.outlierDetection ?? null;
     this.eject5xx = spec.outlierDetection?.on5xx ?? false;
+    this.connectTimeoutMs = spec.connectTimeoutMs;
     const targets = this.targets;
     this.#healthy = (i) => store.usable(targets[i]!.slot);
   }

@@ -10,6 +10,8 @@ import type { PoolRegistry } from '../upstream/pools.js';
 import type { ProxyRoute } from '../upstream/proxy.js';
 import type { StateStore } from '../state/store.js';
 import { RouteRateLimit, rateLimitEnv, type GlobalTier } from '../features/rate-limit/feature.js';
+import { RouteConnections } from '../features/websocket/connections.js';
+import type { WsRoute } from '../listeners/uws/ws-tunnel.js';
 
 export interface StaticReply {
   readonly status: number;
@@ -24,6 +26,8 @@ export interface CompiledRoute {
   readonly reply: StaticReply | null;
   readonly proxy: ProxyRoute | null;
   readonly maxBodyBytes: number;
+  /** Proxied WebSocket upgrades (null: an upgrade is an ordinary request here). */
+  readonly websocket: WsRoute | null;
 }
 
 export interface RouteTable {
@@ -53,6 +57,7 @@ export function buildRouteTable(
   pools: PoolRegistry,
   store: StateStore,
   global: GlobalTier | null = null,
+  workerSlot = 0,
 ): RouteTable {
   const limitsEnv = rateLimitEnv(config, store, global);
   const clusters = new Map<string, Cluster>();
@@ -85,6 +90,7 @@ export function buildRouteTable(
       reply,
       proxy,
       maxBodyBytes: r.maxBodyBytes ?? config.limits.maxBodyBytes,
+      websocket: r.websocket && proxy !== null ? { settings: r.websocket, conns: new RouteConnections(store.table, r.name, workerSlot, r.websocket.maxConnections) } : null,
     };
     return { priority: r.priority ?? 0, index: r.index, matchers: compileMatchers(r.match), value };
   });

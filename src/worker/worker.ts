@@ -3,6 +3,7 @@
 // then swap tables on reload and drain on request.
 import type { ResolvedConfig } from '../config/load.js';
 import { HttpListener, type ListenerHost } from '../listeners/uws/http-listener.js';
+import { closeAllTunnels } from '../listeners/uws/ws-tunnel.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { PoolRegistry } from '../upstream/pools.js';
 import { buildRouteTable, type RouteTable } from './route-table.js';
@@ -78,7 +79,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   // The global rate-limit tier: one Redis client per worker, replaced when its settings change.
   let redisConf = config.rateLimit.redis;
   let redis: RedisTier | null = redisConf ? new RedisTier({ ...redisConf, log }) : null;
-  let table: RouteTable = buildRouteTable(config, version, pools, store, redis);
+  let table: RouteTable = buildRouteTable(config, version, pools, store, redis, stateSlot);
   let inflight = 0;
   let draining = false;
   let drainCheck: (() => void) | null = null;
@@ -97,7 +98,13 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   };
 
   const listener = new HttpListener(
-    { host: config.listen.http.host, port: config.listen.http.port, maxHeaderBytes: config.limits.maxHeaderBytes, maxUrlLength: config.limits.maxUrlLength },
+    {
+      host: config.listen.http.host,
+      port: config.listen.http.port,
+      maxHeaderBytes: config.limits.maxHeaderBytes,
+      maxUrlLength: config.limits.maxUrlLength,
+      maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
+    },
     host,
   );
   await listener.listen();
@@ -108,6 +115,8 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     if (draining) return;
     draining = true;
     listener.close();
+    // WebSockets never finish on their own: both sides get 1001 going away.
+    closeAllTunnels('gateway shutting down');
     log.info({ inflight }, 'draining');
     const deadline = setTimeout(() => {
       log.warn({ inflight }, 'drain timeout: exiting with requests in flight');
@@ -149,7 +158,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
         // Requests in flight on the old table may still be waiting on it.
         if (old !== null) setTimeout(() => void old.close().catch(() => {}), 5000).unref();
       }
-      const t = buildRouteTable(next, v, pools, store, redis);
+      const t = buildRouteTable(next, v, pools, store, redis, stateSlot);
       table = t;
       pools.retain(t.pools);
       send({ t: 'applied', version: v });

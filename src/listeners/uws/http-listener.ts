@@ -3,7 +3,7 @@
 // uWS rules kept here: everything is copied out of `req` synchronously,
 // onAborted is registered before anything async, writes are corked.
 import uWS from 'uWebSockets.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import { RequestContext, type ResponseSink } from '../../pipeline/context.js';
 import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
 import type { RouteTable } from '../../worker/route-table.js';
@@ -14,12 +14,15 @@ import { UwsBody } from './body.js';
 import type { Outcome } from '../../features/rate-limit/feature.js';
 import type { CompiledRoute } from '../../worker/route-table.js';
 import { checkFraming, type Framing } from './framing.js';
+import { WsTunnel, type Handshake, type TunnelHooks, type TunnelRef } from './ws-tunnel.js';
 
 export interface HttpListenerOptions {
   host: string;
   port: number;
   maxHeaderBytes: number;
   maxUrlLength: number;
+  /** limits.maxWebSocketMessageBytes: uWS's own cap on one message. */
+  maxWebSocketMessageBytes: number;
 }
 
 /** What the listener needs from the worker. */
@@ -97,6 +100,27 @@ export class HttpListener {
     this.#opts = opts;
     this.#host = host;
     this.#app = uWS.App();
+    const cap = opts.maxWebSocketMessageBytes;
+    this.#app.ws<TunnelRef>('/*', {
+      // Routes enforce their own (smaller) limit with a 1009 close; uWS's own
+      // limit cuts the connection without a close frame, so it sits above.
+      maxPayloadLength: cap + 1,
+      // Tunnels keep their own idle timers (per route); uWS's would close without telling the upstream.
+      idleTimeout: 0,
+      // Negotiated per upgrade: a route without compression passes no extensions to upgrade().
+      compression: uWS.SHARED_COMPRESSOR,
+      // The tunnel pauses the upstream at maxBufferedBytes; this is only the hard stop.
+      maxBackpressure: 2 * cap + 1024 * 1024,
+      closeOnBackpressureLimit: 0,
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => this.#onUpgrade(res, req, context),
+      open: (ws) => ws.getUserData().tunnel.clientOpened(ws),
+      message: (ws, msg, isBinary) => ws.getUserData().tunnel.clientMessage(msg, isBinary),
+      drain: (ws) => ws.getUserData().tunnel.clientDrained(),
+      ping: (ws, msg) => ws.getUserData().tunnel.clientPing(msg),
+      pong: (ws, msg) => ws.getUserData().tunnel.clientPong(msg),
+      close: (ws, code, msg) => ws.getUserData().tunnel.clientClosed(code, msg),
+    });
     this.#app.any('/*', (res, req) => this.#onRequest(res, req));
   }
 
@@ -120,7 +144,18 @@ export class HttpListener {
     }
   }
 
-  #onRequest(res: HttpResponse, req: HttpRequest): void {
+  /**
+   * An upgrade request: proxied as a WebSocket on a route that has
+   * `websocket`, else an ordinary request (a route without it never sees an
+   * upgrade: hop-by-hop Upgrade/Connection are not forwarded).
+   */
+  #onUpgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // Copied now: req is only valid in this callback.
+    const hs = { key: req.getHeader('sec-websocket-key'), protocol: req.getHeader('sec-websocket-protocol'), extensions: req.getHeader('sec-websocket-extensions'), context };
+    this.#onRequest(res, req, hs);
+  }
+
+  #onRequest(res: HttpResponse, req: HttpRequest, upgrade: Handshake | null = null): void {
     const host = this.#host;
     host.begin();
     const ctx = new RequestContext(performance.now());
@@ -166,6 +201,7 @@ export class HttpListener {
 
     const route = host.table().router.find(ctx);
     if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
+    if (upgrade !== null && route.websocket !== null) return this.#startTunnel(ctx, sink, res, route, upgrade);
     if (route.proxy !== null) {
       if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
       // uWS delivers the body only to a handler attached now, before any await.
@@ -184,6 +220,33 @@ export class HttpListener {
       () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'),
     );
   }
+
+  /** A WebSocket route: the same onRequest phase (rate limits), then the tunnel instead of the proxy. */
+  #startTunnel(ctx: RequestContext, sink: UwsSink, res: HttpResponse, route: CompiledRoute, hs: Handshake): void {
+    const go = (o: Outcome | null): void => {
+      if (o !== null && o.reject !== null) {
+        ctx.retryAfter = o.reject.retryAfterSec;
+        if (o.headers.length > 0) sink.extraHeaders = o.headers;
+        return this.#fail(ctx, sink, o.reject.code);
+      }
+      if (sink.aborted) {
+        ctx.status = 499;
+        ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
+        return this.#host.done(ctx);
+      }
+      new WsTunnel(ctx, sink, res, hs, route.websocket!, route.proxy!, this.#tunnelHooks).start();
+    };
+    const limits = route.rateLimit;
+    if (limits === null) return go(null);
+    const outcome = limits.check(ctx);
+    if (!(outcome instanceof Promise)) return go(outcome);
+    outcome.then(go, () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'));
+  }
+
+  readonly #tunnelHooks: TunnelHooks = {
+    fail: (ctx, sink, code) => this.#failFn(ctx, sink, code),
+    done: (ctx) => this.#host.done(ctx),
+  };
 
   /** onRequest's verdict: answer 429/503 here, or go on with the limit headers. */
   #admit(ctx: RequestContext, sink: UwsSink, route: CompiledRoute, o: Outcome): void {

@@ -11,10 +11,10 @@ import { ProxyCall } from '../../upstream/proxy.js';
 import { normalizePath } from '../../routing/normalize.js';
 import { UwsSink } from './sink.js';
 import { UwsBody } from './body.js';
-import type { Outcome } from '../../features/rate-limit/feature.js';
 import type { CompiledRoute } from '../../worker/route-table.js';
 import { checkFraming, type Framing } from './framing.js';
-import { WsTunnel, type Handshake, type TunnelHooks, type TunnelRef } from './ws-tunnel.js';
+import { WsTunnel, type Handshake, type TunnelRef } from './ws-tunnel.js';
+import { runPhases, type Phases } from '../../pipeline/phases.js';
 
 export interface HttpListenerOptions {
   host: string;
@@ -211,70 +211,23 @@ export class HttpListener {
         res.onData((ab, last) => body.onChunk(ab, last));
       }
     }
-    const limits = route.rateLimit;
-    if (limits === null) return this.#dispatch(ctx, sink, route);
-    const outcome = limits.check(ctx);
-    if (!(outcome instanceof Promise)) return this.#admit(ctx, sink, route, outcome);
-    outcome.then(
-      (o) => this.#admit(ctx, sink, route, o),
-      () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'),
-    );
+    runPhases(ctx, sink, route, this.#phases);
   }
 
   /** A WebSocket route: the same onRequest phase (rate limits), then the tunnel instead of the proxy. */
   #startTunnel(ctx: RequestContext, sink: UwsSink, res: HttpResponse, route: CompiledRoute, hs: Handshake): void {
-    const go = (o: Outcome | null): void => {
-      if (o !== null && o.reject !== null) {
-        ctx.retryAfter = o.reject.retryAfterSec;
-        if (o.headers.length > 0) sink.extraHeaders = o.headers;
-        return this.#fail(ctx, sink, o.reject.code);
-      }
-      if (sink.aborted) {
-        ctx.status = 499;
-        ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
-        return this.#host.done(ctx);
-      }
-      new WsTunnel(ctx, sink, res, hs, route.websocket!, route.proxy!, this.#tunnelHooks).start();
-    };
-    const limits = route.rateLimit;
-    if (limits === null) return go(null);
-    const outcome = limits.check(ctx);
-    if (!(outcome instanceof Promise)) return go(outcome);
-    outcome.then(go, () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'));
+    runPhases(ctx, sink, route, {
+      fail: this.#failFn,
+      done: this.#host.done,
+      proxy: () => new WsTunnel(ctx, sink, res, hs, route.websocket!, route.proxy!, this.#phases).start(),
+    });
   }
 
-  readonly #tunnelHooks: TunnelHooks = {
+  readonly #phases: Phases = {
     fail: (ctx, sink, code) => this.#failFn(ctx, sink, code),
     done: (ctx) => this.#host.done(ctx),
+    proxy: (ctx, sink, route) => new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(route.proxy!, 'http'),
   };
-
-  /** onRequest's verdict: answer 429/503 here, or go on with the limit headers. */
-  #admit(ctx: RequestContext, sink: UwsSink, route: CompiledRoute, o: Outcome): void {
-    if (o.headers.length > 0) sink.extraHeaders = o.headers;
-    if (o.reject === null) return this.#dispatch(ctx, sink, route);
-    ctx.body?.destroy();
-    ctx.retryAfter = o.reject.retryAfterSec;
-    this.#fail(ctx, sink, o.reject.code);
-  }
-
-  /** The route's terminal phase: a static reply or the proxy. */
-  #dispatch(ctx: RequestContext, sink: UwsSink, route: CompiledRoute): void {
-    if (sink.aborted) {
-      ctx.body?.destroy();
-      ctx.status = 499;
-      ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
-      return this.#host.done(ctx);
-    }
-    if (route.reply !== null) {
-      const r = route.reply;
-      ctx.status = r.status;
-      ctx.bytesOut = r.body.length;
-      const extra = sink.extraHeaders;
-      sink.reply(r.status, extra === null ? r.headers : [...r.headers, ...extra], r.body, false);
-      return this.#host.done(ctx);
-    }
-    new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(route.proxy!, 'http');
-  }
 
   /** The gateway's own error reply (also what the proxy uses). */
   readonly #failFn = (ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void => {

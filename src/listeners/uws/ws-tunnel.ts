@@ -13,6 +13,7 @@
 import type { HttpResponse, WebSocket, us_socket_context_t } from 'uWebSockets.js';
 import type { RequestContext, ResponseSink } from '../../pipeline/context.js';
 import type { ErrorCode } from '../../pipeline/errors.js';
+import type { Phases } from '../../pipeline/phases.js';
 import type { ResolvedWebSocket } from '../../config/load.js';
 import type { RouteConnections } from '../../features/websocket/connections.js';
 import type { Target } from '../../upstream/cluster.js';
@@ -37,12 +38,8 @@ export interface TunnelRef {
   readonly tunnel: WsTunnel;
 }
 
-export interface TunnelHooks {
-  /** The gateway's own error reply (does not report the exchange done). */
-  fail(ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void;
-  /** Once per tunnel, at its very end (access log, in-flight count). */
-  done(ctx: RequestContext): void;
-}
+/** What the tunnel needs from the listener: its error reply and its end-of-exchange report. */
+export type TunnelHooks = Pick<Phases, 'fail' | 'done'>;
 
 /** Open tunnels of this worker: for the idle sweep and for drains. */
 const live = new Set<WsTunnel>();

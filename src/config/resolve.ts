@@ -95,6 +95,8 @@ export interface ResolvedUpstream {
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
   client: 'wicket' | 'undici';
+  /** h2: HTTP/2 sessions to the targets (gRPC), else HTTP/1.1 pools. */
+  protocol: 'http1' | 'h2';
   /** consistent-hash key: ip, path, header:NAME (lower-case) or cookie:NAME. */
   hashOn: string;
   healthCheck?: ResolvedHealthCheck;
@@ -147,7 +149,11 @@ export interface ResolvedWebSocket {
 
 export interface ResolvedConfig {
   workers: number;
-  listen: { http: { host: string; port: number } };
+  listen: {
+    http: { host: string; port: number };
+    h2c?: { host: string; port: number };
+    https?: { host: string; port: number; cert: string; key: string };
+  };
   admin: { host: string; port: number; token?: string };
   log: { level: LogLevelName; access: boolean };
   limits: {
@@ -155,6 +161,8 @@ export interface ResolvedConfig {
     maxUrlLength: number;
     maxBodyBytes: number;
     maxWebSocketMessageBytes: number;
+    http2MaxConcurrentStreams: number;
+    http2MaxResets: number;
   };
   supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number };
   state: { name: string; targets: number; upstreams: number; tableCells: number };
@@ -188,6 +196,7 @@ function resolveUpstream(name: string, u: UpstreamConfig): ResolvedUpstream {
     bodyTimeoutMs: u.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
     keepAliveTimeoutMs: u.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
     client: u.client ?? DEFAULTS.client,
+    protocol: u.protocol ?? 'http1',
     hashOn: hashOn(u.hashOn ?? 'ip'),
     healthCheck: u.healthCheck && {
       ...DEFAULTS.health,
@@ -276,6 +285,8 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
     workers: env.workers ?? cfg.workers ?? availableParallelism(),
     listen: {
       http: { host: env.httpHost ?? cfg.listen.http.host ?? DEFAULTS.host, port: env.httpPort ?? cfg.listen.http.port },
+      ...(cfg.listen.h2c ? { h2c: { host: cfg.listen.h2c.host ?? DEFAULTS.host, port: cfg.listen.h2c.port } } : {}),
+      ...(cfg.listen.https ? { https: { ...cfg.listen.https, host: cfg.listen.https.host ?? DEFAULTS.host } } : {}),
     },
     admin: defined({
       host: env.adminHost ?? cfg.admin?.host ?? DEFAULTS.adminHost,
@@ -291,6 +302,8 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       maxUrlLength: cfg.limits?.maxUrlLength ?? DEFAULTS.maxUrlLength,
       maxBodyBytes,
       maxWebSocketMessageBytes: cfg.limits?.maxWebSocketMessageBytes ?? DEFAULTS.maxWebSocketMessageBytes,
+      http2MaxConcurrentStreams: cfg.limits?.http2MaxConcurrentStreams ?? DEFAULTS.http2MaxConcurrentStreams,
+      http2MaxResets: cfg.limits?.http2MaxResets ?? DEFAULTS.http2MaxResets,
     },
     supervisor: {
       drainTimeoutMs: cfg.supervisor?.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,

@@ -13,7 +13,22 @@ export const HttpListen = Type.Object(
   { ...strict, description: 'HTTP/1.1 listener (uWebSockets.js, SO_REUSEPORT in every worker)' },
 );
 
-export const Listen = Type.Object({ http: HttpListen }, strict);
+export const H2cListen = Type.Object(
+  { host: Type.Optional({ ...Host, description: 'Bind address (default 0.0.0.0)' }), port: Port },
+  { ...strict, description: 'Cleartext HTTP/2 with prior knowledge (h2c): node:http2 in every worker; gRPC clients connect here' },
+);
+
+export const HttpsListen = Type.Object(
+  {
+    host: Type.Optional({ ...Host, description: 'Bind address (default 0.0.0.0)' }),
+    port: Port,
+    cert: Type.String({ minLength: 1, description: 'PEM certificate chain file' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file (never logged)' }),
+  },
+  { ...strict, description: 'TLS with ALPN h2, HTTP/1.1 fallback on the same port (node:http2 in every worker)' },
+);
+
+export const Listen = Type.Object({ http: HttpListen, h2c: Type.Optional(H2cListen), https: Type.Optional(HttpsListen) }, strict);
 
 export const Admin = Type.Object(
   {
@@ -43,6 +58,10 @@ export const Limits = Type.Object(
     maxHeaderBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1048576, description: 'Request line + headers; over it: 431' })),
     maxUrlLength: Type.Optional(Type.Integer({ minimum: 64, maximum: 1048576, description: 'Request target length; over it: 414' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Request body; over it: 413' })),
+    http2MaxConcurrentStreams: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, description: 'HTTP/2 streams open at once per connection (default 100)' })),
+    http2MaxResets: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Streams a client may reset per connection in 10 s before the connection is closed with ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487; default 200)' }),
+    ),
     maxWebSocketMessageBytes: Type.Optional(
       Type.Integer({ minimum: 125, maximum: 1073741824, description: 'Hard cap of one WebSocket message on any route (default 16 MiB); routes set their own below it' }),
     ),
@@ -136,6 +155,11 @@ export const Upstream = Type.Object(
     headersTimeoutMs: Type.Optional(Ms('Time to the upstream response headers; over it: 504')),
     bodyTimeoutMs: Type.Optional(Ms('Idle time between upstream body chunks; over it the response is cut')),
     keepAliveTimeoutMs: Type.Optional(Ms('Idle keep-alive upstream connections are closed after this')),
+    protocol: Type.Optional(
+      Type.Union([Type.Literal('http1'), Type.Literal('h2')], {
+        description: "http1 (default) or h2: HTTP/2 to the targets (h2c prior knowledge for http:, ALPN for https:), one multiplexed session per target per worker; needed for gRPC",
+      }),
+    ),
     client: Type.Optional(
       Type.Union([Type.Literal('wicket'), Type.Literal('undici')], {
         description: "HTTP/1.1 client for http: targets: 'wicket' (built in, native llhttp) or 'undici'. https: targets always use undici.",
@@ -362,6 +386,8 @@ export const DEFAULTS = {
   maxUrlLength: 8192,
   maxBodyBytes: 10 * 1024 * 1024,
   maxWebSocketMessageBytes: 16 * 1024 * 1024,
+  http2MaxConcurrentStreams: 100,
+  http2MaxResets: 200,
   websocket: { maxMessageBytes: 1024 * 1024, idleTimeoutMs: 300_000, maxConnections: 0, maxBufferedBytes: 1024 * 1024, compression: false },
   drainTimeoutMs: 30_000,
   restartBackoffMs: 100,

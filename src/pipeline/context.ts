@@ -71,7 +71,8 @@ export interface ResponseSink {
   start(status: number, headers: readonly (Buffer | string)[] | null, skip: Uint8Array | null, contentLength: number, noBody: boolean): void;
   /** False means the client is slow: stop until the listener's onSinkDrain. */
   write(chunk: Buffer): boolean;
-  end(): void;
+  /** `trailers` (flat): sent where the protocol has them (HTTP/2, gRPC-Web), dropped elsewhere. */
+  end(trailers?: readonly string[] | null): void;
   /** A complete local reply (errors, static routes). */
   reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void;
   /** Cuts the client connection (an upstream failed mid-body). */

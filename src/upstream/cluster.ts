@@ -30,6 +30,10 @@ export class Cluster {
   readonly eject5xx: boolean;
   /** Connect timeout of the upstream (WebSocket handshakes use it whole). */
   readonly connectTimeoutMs: number;
+  /** Headers timeout of the upstream (HTTP/2 calls without a grpc-timeout use it). */
+  readonly headersTimeoutMs: number;
+  /** h2: requests go over HTTP/2 sessions (src/upstream/h2/), not the HTTP/1.1 pools. */
+  readonly protocol: 'http1' | 'h2';
   readonly #balancer: Balancer;
   readonly #panic: boolean;
   readonly #healthy: Eligible;
@@ -51,6 +55,8 @@ export class Cluster {
     this.eject = spec.outlierDetection ?? null;
     this.eject5xx = spec.outlierDetection?.on5xx ?? false;
     this.connectTimeoutMs = spec.connectTimeoutMs;
+    this.headersTimeoutMs = spec.headersTimeoutMs;
+    this.protocol = spec.protocol;
     const targets = this.targets;
     this.#healthy = (i) => store.usable(targets[i]!.slot);
   }

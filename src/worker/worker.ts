@@ -4,6 +4,8 @@
 import type { ResolvedConfig } from '../config/load.js';
 import { HttpListener, type ListenerHost } from '../listeners/uws/http-listener.js';
 import { closeAllTunnels } from '../listeners/uws/ws-tunnel.js';
+import { H2Listener } from '../listeners/h2/h2-listener.js';
+import { h2Sessions } from '../upstream/h2/sessions.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { PoolRegistry } from '../upstream/pools.js';
 import { buildRouteTable, type RouteTable } from './route-table.js';
@@ -108,13 +110,31 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     host,
   );
   await listener.listen();
-  log.info({ port: config.listen.http.port, version }, 'worker listening');
+  // HTTP/2 (h2c, TLS + HTTP/1.1) on node:http2 when configured: the same host, phases and route table.
+  const l = config.listen;
+  const h2 =
+    l.h2c || l.https
+      ? new H2Listener(
+          {
+            ...(l.h2c ? { h2c: l.h2c } : {}),
+            ...(l.https ? { https: l.https } : {}),
+            maxHeaderBytes: config.limits.maxHeaderBytes,
+            maxUrlLength: config.limits.maxUrlLength,
+            maxConcurrentStreams: config.limits.http2MaxConcurrentStreams,
+            maxResets: config.limits.http2MaxResets,
+          },
+          host,
+        )
+      : null;
+  await h2?.listen();
+  log.info({ port: config.listen.http.port, h2c: l.h2c?.port, https: l.https?.port, version }, 'worker listening');
   send({ t: 'ready', version });
 
   const drain = (timeoutMs: number): void => {
     if (draining) return;
     draining = true;
     listener.close();
+    h2?.close();
     // WebSockets never finish on their own: both sides get 1001 going away.
     closeAllTunnels('gateway shutting down');
     log.info({ inflight }, 'draining');
@@ -139,6 +159,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     if (exiting) return;
     exiting = true;
     // Pools wait for their exchanges; a drain deadline does not.
+    h2Sessions.closeAll();
     Promise.race([Promise.all([pools.closeAll(), redis?.close()]), new Promise((r) => setTimeout(r, 1000).unref())])
       .catch(() => {})
       .finally(() => {

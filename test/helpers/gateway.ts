@@ -28,6 +28,9 @@ export async function freePorts(n: number): Promise<number[]> {
 export interface Gateway {
   readonly port: number;
   readonly adminPort: number;
+  /** 0 unless opts.h2c / opts.https. */
+  readonly h2cPort: number;
+  readonly httpsPort: number;
   readonly url: string;
   readonly file: string;
   readonly proc: ChildProcess;
@@ -48,15 +51,20 @@ export interface GatewayOptions {
   accessLog?: boolean;
   /** Sets admin.token. */
   adminToken?: string;
+  /** Also listen for h2c (HTTP/2 prior knowledge) on a free port (gw.h2cPort). */
+  h2c?: boolean;
+  /** Also listen for TLS (ALPN h2 + HTTP/1.1) on a free port (gw.httpsPort) with this cert and key file. */
+  https?: { cert: string; key: string };
 }
 
 /** `body` is the YAML for upstreams/routes etc; listen/admin/log are filled in. */
 export async function startGateway(body: string, opts: GatewayOptions = {}): Promise<Gateway> {
-  const [port, adminPort] = await freePorts(2);
+  const [port, adminPort, h2cPort, httpsPort] = await freePorts(4);
+  const extra = `${opts.h2c ? `, h2c: { host: 127.0.0.1, port: ${h2cPort} }` : ''}${opts.https ? `, https: { host: 127.0.0.1, port: ${httpsPort}, cert: "${opts.https.cert}", key: "${opts.https.key}" }` : ''}`;
   const dir = mkdtempSync(join(tmpdir(), 'wicket-test-'));
   const file = join(dir, 'gateway.yaml');
   const head = (b: string) =>
-    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} } }\nadmin: { host: 127.0.0.1, port: ${adminPort}${opts.adminToken ? `, token: "${opts.adminToken}"` : ''} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
+    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} }${extra} }\nadmin: { host: 127.0.0.1, port: ${adminPort}${opts.adminToken ? `, token: "${opts.adminToken}"` : ''} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
   writeFileSync(file, head(body));
   const proc = spawn(process.execPath, [CLI, 'start', '--config', file], {
     env: { ...process.env, ...opts.env },
@@ -85,6 +93,8 @@ export async function startGateway(body: string, opts: GatewayOptions = {}): Pro
   const gw: Gateway = {
     port,
     adminPort,
+    h2cPort: opts.h2c ? h2cPort! : 0,
+    httpsPort: opts.https ? httpsPort! : 0,
     url: `http://127.0.0.1:${port}`,
     file,
     proc,

@@ -1,0 +1,46 @@
+// A request body read from a node stream (an HTTP/2 stream or an HTTP/1.1
+// IncomingMessage) for the upstream client: pauses the source when the
+// consumer is full, resumes it when it reads, and fails with
+// WICKET_ERR_BODY_TOO_LARGE past the route's limit.
+import { Readable } from 'node:stream';
+import { BodyTooLargeError } from '../uws/body.js';
+
+export class StreamBody extends Readable {
+  readonly #src: Readable;
+  readonly #limit: number;
+  #received = 0;
+  #gone = false;
+
+  constructor(src: Readable, limit: number) {
+    super({ highWaterMark: 256 * 1024 });
+    // The consumer reports body errors; a late one must not be unhandled.
+    this.on('error', () => {});
+    this.#src = src;
+    this.#limit = limit;
+    src.on('data', (c: Buffer) => {
+      if (this.#gone) return; // dropped: the rest is read and discarded
+      this.#received += c.length;
+      if (this.#received > this.#limit) {
+        src.pause();
+        this.destroy(new BodyTooLargeError('request body too large'));
+        return;
+      }
+      if (!this.push(c)) src.pause();
+    });
+    src.once('end', () => this.push(null));
+    src.once('aborted', () => this.destroy(new Error('client aborted the request body')));
+    src.once('error', (e: Error) => this.destroy(e));
+    src.pause();
+  }
+
+  override _read(): void {
+    this.#src.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Dropped early (the upstream answered before reading it all): drain the rest.
+    this.#gone = true;
+    this.#src.resume();
+    cb(err);
+  }
+}

@@ -80,6 +80,9 @@ describe('parseConfig: valid configs', () => {
       maxHeaderBytes: 16384,
       maxUrlLength: 8192,
       maxBodyBytes: 10 * 1024 * 1024,
+      maxWebSocketMessageBytes: 16 * 1024 * 1024,
+      http2MaxConcurrentStreams: 100,
+      http2MaxResets: 200,
     });
     assert.deepEqual(cfg.supervisor, { drainTimeoutMs: 30_000, restartBackoffMs: 100, restartBackoffMaxMs: 10_000 });
     assert.deepEqual(cfg.upstreams.api, {
@@ -92,6 +95,7 @@ describe('parseConfig: valid configs', () => {
       bodyTimeoutMs: 30_000,
       keepAliveTimeoutMs: 4000,
       client: 'wicket',
+      protocol: 'http1',
       hashOn: 'ip',
       panic: false,
       slot: -1,

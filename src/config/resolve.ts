@@ -137,6 +137,7 @@ export interface ResolvedRoute {
   retry?: ResolvedRetry;
   rateLimit?: ResolvedRouteRateLimit;
   websocket?: ResolvedWebSocket;
+  grpcWeb?: { corsOrigins: string[] };
 }
 
 export interface ResolvedWebSocket {
@@ -251,6 +252,7 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
     timeoutMs: r.timeoutMs,
     retry: r.retry && resolveRetry(r.retry),
     websocket: r.websocket && { ...DEFAULTS.websocket, ...r.websocket },
+    grpcWeb: r.grpcWeb && { corsOrigins: [...(r.grpcWeb.corsOrigins ?? [])] },
     rateLimit: r.rateLimit && {
       headers: r.rateLimit.headers ?? 'draft',
       limits: r.rateLimit.limits.map((l, i) => {

@@ -342,6 +342,12 @@ export const Route = Type.Object(
     retry: Type.Optional(Retry),
     rateLimit: Type.Optional(RouteRateLimit),
     websocket: Type.Optional(RouteWebSocket),
+    grpcWeb: Type.Optional(
+      Type.Object(
+        { corsOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: "Origins browsers may call from ('*': any); CORS preflight answered for them (default none)" })) },
+        { ...strict, description: 'Translate gRPC-Web (binary and text) to gRPC for this route\'s upstream, which must have protocol h2' },
+      ),
+    ),
   },
   strict,
 );

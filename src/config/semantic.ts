@@ -232,6 +232,11 @@ function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string
   }
   if (responds && route.retry !== undefined) issues.push({ at: [...at, 'retry'], message: 'retry applies only to proxied routes' });
   if (responds && route.websocket !== undefined) issues.push({ at: [...at, 'websocket'], message: 'websocket applies only to proxied routes' });
+  if (route.grpcWeb !== undefined && typeof route.upstream === 'string') {
+    const up = upstreams[route.upstream];
+    if (isObj(up) && up.protocol !== 'h2') issues.push({ at: [...at, 'grpcWeb'], message: `grpcWeb needs an upstream with protocol h2 ("${route.upstream}" is http1)` });
+  }
+  if (responds && route.grpcWeb !== undefined) issues.push({ at: [...at, 'grpcWeb'], message: 'grpcWeb applies only to proxied routes' });
   if (isObj(route.websocket) && typeof route.websocket.maxMessageBytes === 'number') {
     const cap = isObj(limitsOf) && typeof limitsOf.maxWebSocketMessageBytes === 'number' ? limitsOf.maxWebSocketMessageBytes : DEFAULTS.maxWebSocketMessageBytes;
     if (route.websocket.maxMessageBytes > cap) issues.push({ at: [...at, 'websocket', 'maxMessageBytes'], message: `must not exceed limits.maxWebSocketMessageBytes (${cap})` });

@@ -1,8 +1,8 @@
 // gRPC as the pipeline sees it: which requests are gRPC, how the gateway's
 // own errors read as gRPC statuses (a gRPC client ignores the HTTP status of
 // a gRPC response: it wants grpc-status), and grpc-timeout values.
-import type { RequestContext } from './context.js';
-import type { ErrorCode } from './errors.js';
+import type { RequestContext, ResponseSink } from './context.js';
+import { ERRORS, type ErrorCode } from './errors.js';
 
 /** grpc-status codes used here (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const GrpcStatus = {
@@ -57,6 +57,14 @@ export function parseGrpcTimeout(v: string | undefined): number | undefined {
 export function formatGrpcTimeout(ms: number): string {
   const v = Math.max(1, Math.ceil(ms));
   return v < 1e8 ? `${v}m` : `${Math.ceil(v / 1000)}S`;
+}
+
+/** The gateway's own error on a gRPC call: a trailers-only answer (HTTP 200, grpc-status, grpc-message naming the code). */
+export function grpcFail(ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void {
+  ctx.errorCode = code;
+  ctx.status = 200;
+  sink.start(200, ['content-type', 'application/grpc', 'grpc-status', String(grpcStatusOf(code)), 'grpc-message', encodeGrpcMessage(`${ERRORS[code].message} (${code})`)], null, -1, false);
+  sink.end(null);
 }
 
 /** grpc-message is percent-encoded (gRPC HTTP/2 protocol spec). */

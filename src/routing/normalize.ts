@@ -25,3 +25,15 @@ export function normalizePath(url: string): string | null {
   }
   return '/' + out.join('/');
 }
+
+/** The host name of a Host / :authority value: lower-case, port dropped, IPv6 literal kept in brackets. */
+export function hostnameOf(host: string): string {
+  if (host === '') return '';
+  const h = host.toLowerCase();
+  if (h.charCodeAt(0) === 91 /* [ */) {
+    const end = h.indexOf(']');
+    return end === -1 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}

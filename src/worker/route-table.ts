@@ -28,6 +28,8 @@ export interface CompiledRoute {
   readonly maxBodyBytes: number;
   /** Proxied WebSocket upgrades (null: an upgrade is an ordinary request here). */
   readonly websocket: WsRoute | null;
+  /** gRPC-Web translation to the route's HTTP/2 upstream, with the CORS origins allowed (null: off). */
+  readonly grpcWeb: { readonly corsOrigins: readonly string[] } | null;
 }
 
 export interface RouteTable {
@@ -90,6 +92,7 @@ export function buildRouteTable(
       reply,
       proxy,
       maxBodyBytes: r.maxBodyBytes ?? config.limits.maxBodyBytes,
+      grpcWeb: r.grpcWeb && proxy !== null ? { corsOrigins: r.grpcWeb.corsOrigins } : null,
       websocket: r.websocket && proxy !== null ? { settings: r.websocket, conns: new RouteConnections(store.table, r.name, workerSlot, r.websocket.maxConnections) } : null,
     };
     return { priority: r.priority ?? 0, index: r.index, matchers: compileMatchers(r.match), value };

@@ -14,9 +14,9 @@ import http2, { constants, type Http2SecureServer, type Http2Server, type Http2S
 import type { Socket } from 'node:net';
 import { RequestContext, type ResponseSink } from '../../pipeline/context.js';
 import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
-import { encodeGrpcMessage, grpcStatusOf, isGrpc } from '../../pipeline/grpc.js';
+import { grpcFail, isGrpc } from '../../pipeline/grpc.js';
 import { runPhases, type Phases } from '../../pipeline/phases.js';
-import { normalizePath } from '../../routing/normalize.js';
+import { hostnameOf, normalizePath } from '../../routing/normalize.js';
 import { H2Call } from '../../upstream/h2/h2-call.js';
 import { ProxyCall } from '../../upstream/proxy.js';
 import type { ListenerHost } from '../uws/http-listener.js';
@@ -170,14 +170,9 @@ export class H2Listener {
 
   /** The gateway's own error: JSON, or for a gRPC request a trailers-only gRPC status. */
   readonly #failFn = (ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void => {
+    if (isGrpc(ctx)) return grpcFail(ctx, sink, code);
     const spec = ERRORS[code];
     ctx.errorCode = code;
-    if (isGrpc(ctx)) {
-      ctx.status = 200;
-      sink.start(200, ['content-type', 'application/grpc', 'grpc-status', String(grpcStatusOf(code)), 'grpc-message', encodeGrpcMessage(`${spec.message} (${code})`)], null, -1, false);
-      sink.end(null);
-      return;
-    }
     ctx.status = spec.status;
     const body = errorBody(code, ctx.requestId);
     ctx.bytesOut = body.length;
@@ -200,14 +195,4 @@ function listenOn(s: Http2Server | Http2SecureServer, host: string, port: number
       resolve();
     });
   });
-}
-
-function hostnameOf(host: string): string {
-  const h = host.toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end < 0 ? h : h.slice(0, end + 1);
-  }
-  const colon = h.indexOf(':');
-  return colon < 0 ? h : h.slice(0, colon);
 }

@@ -8,13 +8,17 @@ import { RequestContext, type ResponseSink } from '../../pipeline/context.js';
 import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
 import type { RouteTable } from '../../worker/route-table.js';
 import { ProxyCall } from '../../upstream/proxy.js';
-import { normalizePath } from '../../routing/normalize.js';
+import { hostnameOf, normalizePath } from '../../routing/normalize.js';
 import { UwsSink } from './sink.js';
 import { UwsBody } from './body.js';
 import type { CompiledRoute } from '../../worker/route-table.js';
 import { checkFraming, type Framing } from './framing.js';
 import { WsTunnel, type Handshake, type TunnelRef } from './ws-tunnel.js';
 import { runPhases, type Phases } from '../../pipeline/phases.js';
+import { grpcFail, isGrpc } from '../../pipeline/grpc.js';
+import { H2Call } from '../../upstream/h2/h2-call.js';
+import { Base64Decoder, GrpcWebSink, corsHeaders, grpcWebMode, type GrpcWebMode } from './grpc-web.js';
+import { pipeline } from 'node:stream';
 
 export interface HttpListenerOptions {
   host: string;
@@ -73,17 +77,6 @@ function collect(k: string, v: string): void {
       if (REQUEST_ID.test(v)) cur.requestId = v;
       break;
   }
-}
-
-function hostnameOf(host: string): string {
-  if (host === '') return '';
-  const h = host.toLowerCase();
-  if (h.charCodeAt(0) === 91 /* [ */) {
-    const end = h.indexOf(']');
-    return end === -1 ? h : h.slice(0, end + 1);
-  }
-  const colon = h.indexOf(':');
-  return colon === -1 ? h : h.slice(0, colon);
 }
 
 export class HttpListener {
@@ -202,6 +195,11 @@ export class HttpListener {
     const route = host.table().router.find(ctx);
     if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
     if (upgrade !== null && route.websocket !== null) return this.#startTunnel(ctx, sink, res, route, upgrade);
+    if (route.proxy !== null && route.proxy.cluster.protocol === 'h2' && route.grpcWeb !== null) {
+      const mode = grpcWebMode(ctx.header('content-type'));
+      if (mode !== null) return this.#grpcWeb(ctx, sink, res, route, mode);
+      if (ctx.method === 'OPTIONS' && ctx.header('access-control-request-method') !== undefined) return this.#preflight(ctx, sink, route);
+    }
     if (route.proxy !== null) {
       if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
       // uWS delivers the body only to a handler attached now, before any await.
@@ -226,11 +224,46 @@ export class HttpListener {
   readonly #phases: Phases = {
     fail: (ctx, sink, code) => this.#failFn(ctx, sink, code),
     done: (ctx) => this.#host.done(ctx),
-    proxy: (ctx, sink, route) => new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(route.proxy!, 'http'),
+    proxy: (ctx, sink, route) => {
+      const p = route.proxy!;
+      if (p.cluster.protocol === 'h2') new H2Call(ctx, sink, this.#host.done, this.#failFn).start(p);
+      else new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(p, 'http');
+    },
   };
+
+  /** gRPC-Web: translated to gRPC for the route's HTTP/2 upstream (grpc-web.ts). */
+  #grpcWeb(ctx: RequestContext, sink: UwsSink, res: HttpResponse, route: CompiledRoute, mode: GrpcWebMode): void {
+    const h = ctx.headers;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === 'content-type') h[i + 1] = mode.upstreamType;
+    const cors = corsHeaders(route.grpcWeb!.corsOrigins, ctx.header('origin'), undefined, false) ?? [];
+    const out = new GrpcWebSink(sink, mode, cors);
+    if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, out, 'WICKET_ERR_BODY_TOO_LARGE');
+    if (ctx.contentLength > 0 || ctx.chunked) {
+      const body = new UwsBody(res, route.maxBodyBytes);
+      res.onData((ab, last) => body.onChunk(ab, last));
+      if (mode.text) {
+        // The decoded length differs: upstream, the body is sent as DATA frames without a length.
+        const decoded = new Base64Decoder();
+        pipeline(body, decoded, () => {});
+        ctx.body = decoded;
+      } else ctx.body = body;
+    }
+    ctx.contentLength = -1;
+    runPhases(ctx, out, route, this.#phases);
+  }
+
+  /** A browser's CORS preflight for a gRPC-Web route. */
+  #preflight(ctx: RequestContext, sink: UwsSink, route: CompiledRoute): void {
+    const cors = corsHeaders(route.grpcWeb!.corsOrigins, ctx.header('origin'), ctx.header('access-control-request-headers'), true);
+    ctx.status = cors === null ? 403 : 204;
+    sink.reply(ctx.status, cors ?? [], '', false);
+    this.#host.done(ctx);
+  }
 
   /** The gateway's own error reply (also what the proxy uses). */
   readonly #failFn = (ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void => {
+    // Only a translated gRPC-Web request is gRPC here (uWS has no HTTP/2): its sink writes gRPC-Web.
+    if (isGrpc(ctx)) return grpcFail(ctx, sink, code);
     const spec = ERRORS[code];
     ctx.status = spec.status;
     ctx.errorCode = code;
@@ -249,7 +282,7 @@ export class HttpListener {
     } else sink.reply(spec.status, headers, body, false);
   };
 
-  #fail(ctx: RequestContext, sink: UwsSink, code: ErrorCode): void {
+  #fail(ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void {
     this.#failFn(ctx, sink, code);
     this.#host.done(ctx);
   }

@@ -1,0 +1,162 @@
+// gRPC-Web on the uWS listener, translated to gRPC for an HTTP/2 upstream
+// (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-WEB.md):
+// - request: application/grpc-web[+proto] goes upstream as application/grpc[+proto];
+//   application/grpc-web-text[+proto] is base64 and is decoded on the way;
+// - response: the same frames, then the trailers as one more frame (flag
+//   0x80, then "name:value\r\n" lines); in text mode the whole body is one
+//   continuous base64 stream (chunks cut on 3-byte boundaries, padding only
+//   at the very end), written as it comes, so server streaming is incremental.
+import { Transform, type TransformCallback } from 'node:stream';
+import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
+
+export interface GrpcWebMode {
+  /** The content-type answered to the client. */
+  readonly contentType: string;
+  /** The content-type sent upstream. */
+  readonly upstreamType: string;
+  readonly text: boolean;
+}
+
+/** The gRPC-Web mode of a request's content-type, or null when it is not gRPC-Web. */
+export function grpcWebMode(contentType: string | undefined): GrpcWebMode | null {
+  if (contentType === undefined) return null;
+  const ct = contentType.split(';')[0]!.trim().toLowerCase();
+  if (!ct.startsWith('application/grpc-web')) return null;
+  const text = ct.startsWith('application/grpc-web-text');
+  const suffix = ct.slice(text ? 'application/grpc-web-text'.length : 'application/grpc-web'.length);
+  if (suffix !== '' && !/^\+[a-z0-9.-]+$/.test(suffix)) return null;
+  return { contentType: ct, upstreamType: `application/grpc${suffix}`, text };
+}
+
+/** Decodes a base64 request body that may be cut anywhere (and may carry padding between messages). */
+export class Base64Decoder extends Transform {
+  #carry = '';
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const s = this.#carry + chunk.toString('latin1').replace(/[\r\n\s]/g, '');
+    // Decode whole 4-char quads; a quad with padding ends a segment, which is fine anywhere.
+    const whole = s.length - (s.length % 4);
+    this.#carry = s.slice(whole);
+    if (whole > 0) this.push(Buffer.from(s.slice(0, whole), 'base64'));
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.#carry !== '') this.push(Buffer.from(this.#carry, 'base64'));
+    cb();
+  }
+}
+
+/** The trailers frame: flag 0x80, length, then "name:value\r\n" per trailer. */
+export function trailerFrame(trailers: readonly string[]): Buffer {
+  let text = '';
+  for (let i = 0; i < trailers.length; i += 2) text += `${trailers[i]!.toLowerCase()}:${trailers[i + 1]!}\r\n`;
+  const body = Buffer.from(text, 'latin1');
+  const head = Buffer.alloc(5);
+  head[0] = 0x80;
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+const GRPC_TRAILERS = new Set(['grpc-status', 'grpc-message', 'grpc-status-details-bin']);
+
+/**
+ * A ResponseSink for the upstream's gRPC answer that writes gRPC-Web to the
+ * client's sink. The client's HTTP status is 200 whenever the upstream
+ * answered 200; grpc-status and friends go in the trailers frame, also for a
+ * trailers-only upstream answer (so the client finds them in one place).
+ */
+export class GrpcWebSink implements ResponseSink {
+  readonly #out: ResponseSink;
+  readonly #mode: GrpcWebMode;
+  readonly #cors: readonly string[];
+  /** Trailers that came in the response headers (a trailers-only answer). */
+  #headerTrailers: string[] = [];
+  #carry: Buffer | null = null;
+
+  constructor(out: ResponseSink, mode: GrpcWebMode, corsHeaders: readonly string[]) {
+    this.#out = out;
+    this.#mode = mode;
+    this.#cors = corsHeaders;
+  }
+
+  get aborted(): boolean {
+    return this.#out.aborted;
+  }
+
+  get started(): boolean {
+    return this.#out.started;
+  }
+
+  get extraHeaders(): readonly string[] | null {
+    return this.#out.extraHeaders;
+  }
+
+  set extraHeaders(v: readonly string[] | null) {
+    this.#out.extraHeaders = v;
+  }
+
+  setListener(l: SinkListener | null): void {
+    this.#out.setListener(l);
+  }
+
+  start(status: number, headers: readonly (Buffer | string)[] | null, skip: Uint8Array | null, _cl: number, noBody: boolean): void {
+    const out: string[] = ['content-type', this.#mode.contentType, ...this.#cors];
+    if (headers !== null) {
+      for (let i = 0; i < headers.length; i += 2) {
+        if (skip !== null && skip[i] === 1) continue;
+        const k = String(headers[i]).toLowerCase();
+        const v = String(headers[i + 1]);
+        if (k === 'content-type' || k === 'content-length') continue;
+        if (GRPC_TRAILERS.has(k)) this.#headerTrailers.push(k, v);
+        else out.push(k, v);
+      }
+    }
+    this.#out.start(status, out, null, -1, noBody);
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#mode.text ? this.#writeText(chunk, false) : this.#out.write(chunk);
+  }
+
+  end(trailers?: readonly string[] | null): void {
+    const t = trailers !== undefined && trailers !== null && trailers.length > 0 ? trailers : this.#headerTrailers;
+    const frame = trailerFrame(t.length > 0 ? t : ['grpc-status', '0']);
+    if (this.#mode.text) this.#writeText(frame, true);
+    else this.#out.write(frame);
+    this.#out.end(null);
+  }
+
+  reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
+    this.#out.reply(status, [...headers, ...this.#cors], body, close);
+  }
+
+  abort(): void {
+    this.#out.abort();
+  }
+
+  /** Base64 on 3-byte boundaries, so the client sees one continuous stream; padding only at the end. */
+  #writeText(chunk: Buffer, last: boolean): boolean {
+    const all = this.#carry === null ? chunk : Buffer.concat([this.#carry, chunk]);
+    const whole = last ? all.length : all.length - (all.length % 3);
+    this.#carry = whole < all.length ? all.subarray(whole) : null;
+    if (whole === 0) return true;
+    return this.#out.write(Buffer.from(all.subarray(0, whole).toString('base64'), 'latin1'));
+  }
+}
+
+/**
+ * CORS for browser gRPC-Web clients: the preflight answer, or the headers
+ * for an actual response, when `origin` is allowed ('*' allows any).
+ */
+export function corsHeaders(origins: readonly string[], origin: string | undefined, requestHeaders: string | undefined, preflight: boolean): string[] | null {
+  if (origin === undefined || origins.length === 0) return null;
+  if (!origins.includes('*') && !origins.includes(origin)) return null;
+  const h = ['access-control-allow-origin', origin, 'vary', 'origin', 'access-control-expose-headers', 'grpc-status, grpc-message, grpc-status-details-bin'];
+  if (preflight) {
+    h.push('access-control-allow-methods', 'POST, OPTIONS');
+    h.push('access-control-allow-headers', requestHeaders ?? 'content-type, x-grpc-web, x-user-agent, grpc-timeout');
+    h.push('access-control-max-age', '86400');
+  }
+  return h;
+}

@@ -3,9 +3,11 @@
 // - request: application/grpc-web[+proto] goes upstream as application/grpc[+proto];
 //   application/grpc-web-text[+proto] is base64 and is decoded on the way;
 // - response: the same frames, then the trailers as one more frame (flag
-//   0x80, then "name:value\r\n" lines); in text mode the whole body is one
-//   continuous base64 stream (chunks cut on 3-byte boundaries, padding only
-//   at the very end), written as it comes, so server streaming is incremental.
+//   0x80, then "name:value\r\n" lines); in text mode each upstream chunk is
+//   base64-encoded and flushed on its own, padding included, as the protocol
+//   allows ("the implementation may send base64-encoded chunks with
+//   potential padding whenever the runtime needs to flush"), so a streamed
+//   message is never held back waiting for the next one.
 import { Transform, type TransformCallback } from 'node:stream';
 import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
 
@@ -28,21 +30,30 @@ export function grpcWebMode(contentType: string | undefined): GrpcWebMode | null
   return { contentType: ct, upstreamType: `application/grpc${suffix}`, text };
 }
 
-/** Decodes a base64 request body that may be cut anywhere (and may carry padding between messages). */
+/**
+ * Decodes base64 that may be cut anywhere and may carry padding inside (each
+ * flush of a gRPC-Web text stream is encoded on its own). Node's decoder
+ * stops at the first '=', so each padded segment is decoded separately.
+ */
+export function decodeBase64Segments(s: string): Buffer {
+  if (s.indexOf('=') < 0 || s.indexOf('=') === s.length - 1 || /^[^=]*==?$/.test(s)) return Buffer.from(s, 'base64');
+  return Buffer.concat(s.split(/(?<==)(?=[^=])/).map((part) => Buffer.from(part, 'base64')));
+}
+
 export class Base64Decoder extends Transform {
   #carry = '';
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     const s = this.#carry + chunk.toString('latin1').replace(/[\r\n\s]/g, '');
-    // Decode whole 4-char quads; a quad with padding ends a segment, which is fine anywhere.
+    // Whole 4-char quads only; the rest waits for the next chunk.
     const whole = s.length - (s.length % 4);
     this.#carry = s.slice(whole);
-    if (whole > 0) this.push(Buffer.from(s.slice(0, whole), 'base64'));
+    if (whole > 0) this.push(decodeBase64Segments(s.slice(0, whole)));
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.#carry !== '') this.push(Buffer.from(this.#carry, 'base64'));
+    if (this.#carry !== '') this.push(decodeBase64Segments(this.#carry));
     cb();
   }
 }
@@ -72,7 +83,6 @@ export class GrpcWebSink implements ResponseSink {
   readonly #cors: readonly string[];
   /** Trailers that came in the response headers (a trailers-only answer). */
   #headerTrailers: string[] = [];
-  #carry: Buffer | null = null;
 
   constructor(out: ResponseSink, mode: GrpcWebMode, corsHeaders: readonly string[]) {
     this.#out = out;
@@ -116,13 +126,13 @@ export class GrpcWebSink implements ResponseSink {
   }
 
   write(chunk: Buffer): boolean {
-    return this.#mode.text ? this.#writeText(chunk, false) : this.#out.write(chunk);
+    return this.#mode.text ? this.#writeText(chunk) : this.#out.write(chunk);
   }
 
   end(trailers?: readonly string[] | null): void {
     const t = trailers !== undefined && trailers !== null && trailers.length > 0 ? trailers : this.#headerTrailers;
     const frame = trailerFrame(t.length > 0 ? t : ['grpc-status', '0']);
-    if (this.#mode.text) this.#writeText(frame, true);
+    if (this.#mode.text) this.#writeText(frame);
     else this.#out.write(frame);
     this.#out.end(null);
   }
@@ -135,13 +145,9 @@ export class GrpcWebSink implements ResponseSink {
     this.#out.abort();
   }
 
-  /** Base64 on 3-byte boundaries, so the client sees one continuous stream; padding only at the end. */
-  #writeText(chunk: Buffer, last: boolean): boolean {
-    const all = this.#carry === null ? chunk : Buffer.concat([this.#carry, chunk]);
-    const whole = last ? all.length : all.length - (all.length % 3);
-    this.#carry = whole < all.length ? all.subarray(whole) : null;
-    if (whole === 0) return true;
-    return this.#out.write(Buffer.from(all.subarray(0, whole).toString('base64'), 'latin1'));
+  /** One base64 chunk per upstream chunk, flushed at once. */
+  #writeText(chunk: Buffer): boolean {
+    return this.#out.write(Buffer.from(chunk.toString('base64'), 'latin1'));
   }
 }
 

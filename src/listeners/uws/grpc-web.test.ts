@@ -1,0 +1,53 @@
+// gRPC-Web translation pieces: content-type modes, base64 with padding inside,
+// the trailers frame, CORS decisions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Base64Decoder, corsHeaders, decodeBase64Segments, grpcWebMode, trailerFrame } from './grpc-web.js';
+
+test('grpcWebMode: binary, text, with a +suffix; anything else is not gRPC-Web', () => {
+  assert.deepEqual(grpcWebMode('application/grpc-web'), { contentType: 'application/grpc-web', upstreamType: 'application/grpc', text: false });
+  assert.deepEqual(grpcWebMode('application/grpc-web+proto'), { contentType: 'application/grpc-web+proto', upstreamType: 'application/grpc+proto', text: false });
+  assert.deepEqual(grpcWebMode('application/grpc-web-text; charset=utf-8'), { contentType: 'application/grpc-web-text', upstreamType: 'application/grpc', text: true });
+  assert.equal(grpcWebMode('application/grpc'), null);
+  assert.equal(grpcWebMode('application/grpc-webx'), null);
+  assert.equal(grpcWebMode(undefined), null);
+});
+
+test('base64 with padding between flushes decodes as the concatenation', () => {
+  const parts = [Buffer.from('a'), Buffer.from('bc'), Buffer.from('defg')];
+  const text = parts.map((p) => p.toString('base64')).join('');
+  assert.equal(decodeBase64Segments(text).toString(), 'abcdefg');
+});
+
+test('Base64Decoder: input cut at every position decodes the same', async () => {
+  const payload = Buffer.from([0, 0, 0, 0, 5, 104, 101, 108, 108, 111, 0, 0, 0, 0, 1, 33]);
+  const text = Buffer.from(payload.subarray(0, 7).toString('base64') + payload.subarray(7).toString('base64'));
+  for (let cut = 1; cut < text.length; cut++) {
+    const d = new Base64Decoder();
+    const out: Buffer[] = [];
+    d.on('data', (c: Buffer) => out.push(c));
+    const done = new Promise((r) => d.on('end', r));
+    d.write(text.subarray(0, cut));
+    d.end(text.subarray(cut));
+    await done;
+    assert.deepEqual(Buffer.concat(out), payload, `cut at ${cut}`);
+  }
+});
+
+test('trailerFrame: flag 0x80, big-endian length, lower-case name:value lines', () => {
+  const f = trailerFrame(['grpc-status', '0', 'Grpc-Message', 'ok']);
+  assert.equal(f[0], 0x80);
+  assert.equal(f.readUInt32BE(1), f.length - 5);
+  assert.equal(f.subarray(5).toString(), 'grpc-status:0\r\ngrpc-message:ok\r\n');
+});
+
+test('corsHeaders: only for allowed origins; preflight adds methods, headers, max-age', () => {
+  assert.equal(corsHeaders(['https://a.example'], 'https://b.example', undefined, false), null);
+  assert.equal(corsHeaders([], 'https://a.example', undefined, false), null);
+  const h = corsHeaders(['https://a.example'], 'https://a.example', 'content-type,x-grpc-web', true)!;
+  const get = (k: string) => h[h.indexOf(k) + 1];
+  assert.equal(get('access-control-allow-origin'), 'https://a.example');
+  assert.equal(get('access-control-allow-headers'), 'content-type,x-grpc-web');
+  assert.match(get('access-control-expose-headers')!, /grpc-status/);
+  assert.ok(corsHeaders(['*'], 'https://any.example', undefined, false));
+});

@@ -142,6 +142,26 @@ routes:
     }
   });
 
+  test('limits: SETTINGS carry max concurrent streams and header list size; an oversized header list resets only its stream', async () => {
+    const s = http2.connect(`http://127.0.0.1:${gw.h2cPort}`);
+    try {
+      const settings = await new Promise<http2.Settings>((r) => s.once('remoteSettings', r));
+      assert.equal(settings.maxConcurrentStreams, 64);
+      assert.equal(settings.maxHeaderListSize, 16384);
+      const code = await new Promise<number>((resolve) => {
+        const st = s.request({ ':path': '/hello', 'x-big': 'a'.repeat(17_000) });
+        st.on('error', () => {});
+        st.on('close', () => resolve(st.rstCode));
+        st.resume();
+      });
+      // nghttp2 refuses the header block before it reaches the gateway: no 431 possible, a stream reset.
+      assert.equal(code, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      assert.equal((await h2request(s, { ':path': '/hello' })).status, 200, 'the connection is still usable');
+    } finally {
+      s.close();
+    }
+  });
+
   test('TLS: ALPN h2, and HTTP/1.1 on the same port', async () => {
     const ca = readFileSync(tls.cert);
     const s = http2.connect(`https://127.0.0.1:${gw.httpsPort}`, { ca });

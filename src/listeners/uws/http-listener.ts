@@ -193,7 +193,12 @@ export class HttpListener {
     ctx.path = path;
 
     const route = host.table().router.find(ctx);
-    if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
+    if (route === null) {
+      // A gRPC-Web client reads only gRPC-Web: tell it UNIMPLEMENTED in its own terms.
+      const mode = grpcWebMode(ctx.header('content-type'));
+      if (mode !== null) return this.#fail(ctx, new GrpcWebSink(sink, mode, []), 'WICKET_ERR_ROUTE_NOT_FOUND');
+      return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
+    }
     if (upgrade !== null && route.websocket !== null) return this.#startTunnel(ctx, sink, res, route, upgrade);
     if (route.proxy !== null && route.proxy.cluster.protocol === 'h2' && route.grpcWeb !== null) {
       const mode = grpcWebMode(ctx.header('content-type'));
@@ -263,7 +268,7 @@ export class HttpListener {
   /** The gateway's own error reply (also what the proxy uses). */
   readonly #failFn = (ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void => {
     // Only a translated gRPC-Web request is gRPC here (uWS has no HTTP/2): its sink writes gRPC-Web.
-    if (isGrpc(ctx)) return grpcFail(ctx, sink, code);
+    if (isGrpc(ctx) || sink instanceof GrpcWebSink) return grpcFail(ctx, sink, code);
     const spec = ERRORS[code];
     ctx.status = spec.status;
     ctx.errorCode = code;

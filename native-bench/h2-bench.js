@@ -868,12 +868,12 @@ function cpuColumns(contestants) {
 
 function printBench(title, bench, contestants, out, ratio) {
   const cols = cpuColumns(contestants);
-  const headers = ['round', 'name', 'rps', 'p50 ms', 'p99 ms', 'mean ms', 'sd ms', ...cols.map((c) => `${c} cpu us/req`), 'errors'];
+  const headers = ['round', 'name', 'rps', 'p50 ms', 'p99 ms', 'mean ms', 'sd ms', ...cols.map((c) => `${c} cpu us/req`), 'load1', 'errors'];
   const rows = [];
   for (const rd of out.rounds) {
     for (const n of out.names) {
       const x = rd.results.find((y) => y.name === n);
-      rows.push([String(rd.round), n, fmt(x.rps, 0), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.reqTime?.meanMs, 2), fmt(x.reqTime?.sdMs, 2), ...cols.map((c) => fmt(x.cpuUsPerReq?.[c], 1)), errorsCell(x)]);
+      rows.push([String(rd.round), n, fmt(x.rps, 0), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2), fmt(x.reqTime?.meanMs, 2), fmt(x.reqTime?.sdMs, 2), ...cols.map((c) => fmt(x.cpuUsPerReq?.[c], 1)), fmt(x.load1, 1), errorsCell(x)]);
     }
   }
   console.log(`\n${title}`);
@@ -905,6 +905,12 @@ function printBench(title, bench, contestants, out, ratio) {
   const medianRatio = median(ratios);
   console.log(`median ${ratio[2]}: ${fmt(medianRatio, 2)}`);
   if (med.some((m) => m.errors > 0 || m.failedRuns > 0)) console.log('NOTE: some runs had errors or failed: treat those rows with suspicion.');
+  const loads = out.rounds.flatMap((rd) => rd.results.map((x) => x.load1));
+  const ncpu = os.cpus().length;
+  // h2load, the proxy and the upstream alone keep the load near 2-3.
+  if (Math.max(...loads) > ncpu + 2) {
+    console.log(`WARNING: the 1-min load average after the runs was ${fmt(Math.min(...loads), 1)}-${fmt(Math.max(...loads), 1)} on ${ncpu} CPUs (this benchmark alone makes about 2-3): other work was running, so rps and latency are noisy; cpu us/req holds up better.`);
+  }
   console.log('');
   return { medians: med, ratios, medianRatio };
 }

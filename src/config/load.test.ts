@@ -391,6 +391,12 @@ routes:
     assert.equal(errs.length, 2, JSON.stringify(errs));
   });
 
+  test('listeners need their own ports', () => {
+    const text = BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 8080 }, h2c: { port: 8080 } }');
+    const errs = errorsOf(text);
+    assert.equal(errorAt(errs, 'listen.h2c.port').message, "port 8080 is already listen.http's");
+  });
+
   test('more targets than the shared-memory segment holds', () => {
     const targets = Array.from({ length: 17 }, (_, i) => `{ url: "http://127.0.0.1:${9000 + i}" }`).join(', ');
     const text = `listen: { http: { port: 8080 } }\nstate: { targets: 16 }\nupstreams:\n  api: { targets: [${targets}] }\nroutes: []\n`;

@@ -19,6 +19,7 @@ export function checkSemantics(root: unknown): Issue[] {
   const upstreams = isObj(root.upstreams) ? root.upstreams : {};
   for (const [name, up] of Object.entries(upstreams)) checkUpstream(name, up, issues);
   checkCapacity(root, upstreams, issues);
+  checkListeners(root.listen, issues);
   checkSupervisor(root.supervisor, issues);
   const rl = isObj(root.rateLimit) ? root.rateLimit : {};
   if (Array.isArray(rl.trustedProxies)) {
@@ -196,6 +197,19 @@ function checkRateLimit(rl: Obj, at: (string | number)[], haveRedis: boolean, is
 
 function checkHeaderNames(headers: unknown, at: (string | number)[], issues: Issue[]): void {
   for (const [k] of entries(headers)) if (!HEADER_NAME.test(k)) issues.push({ at: [...at, k], message: `"${k}" is not a valid header name` });
+}
+
+/** The HTTP/1.1, h2c and TLS listeners each need their own port. */
+function checkListeners(listen: unknown, issues: Issue[]): void {
+  if (!isObj(listen)) return;
+  const seen = new Map<number, string>();
+  for (const name of ['http', 'h2c', 'https']) {
+    const l = listen[name];
+    if (!isObj(l) || typeof l.port !== 'number' || l.port === 0) continue;
+    const other = seen.get(l.port);
+    if (other !== undefined) issues.push({ at: ['listen', name, 'port'], message: `port ${l.port} is already listen.${other}'s` });
+    else seen.set(l.port, name);
+  }
 }
 
 function checkSupervisor(sup: unknown, issues: Issue[]): void {

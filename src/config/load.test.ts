@@ -395,6 +395,9 @@ routes:
     const text = BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 8080 }, h2c: { port: 8080 } }');
     const errs = errorsOf(text);
     assert.equal(errorAt(errs, 'listen.h2c.port').message, "port 8080 is already listen.http's");
+    const tls = errorsOf(BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 8080 }, https: { port: 8443, cert: /nonexistent/cert.pem, key: /nonexistent/key.pem } }'));
+    assert.equal(errorAt(tls, 'listen.https.cert').message, 'cannot read /nonexistent/cert.pem');
+    assert.equal(errorAt(tls, 'listen.https.key').message, 'cannot read /nonexistent/key.pem');
   });
 
   test('more targets than the shared-memory segment holds', () => {

@@ -2,6 +2,7 @@
 // Runs on the raw data even when the schema check failed (so one run reports everything),
 // hence every access is guarded.
 import type { Issue } from './errors.js';
+import { accessSync, constants } from 'node:fs';
 import { isIP } from 'node:net';
 import { DEFAULTS } from './schema.js';
 
@@ -209,6 +210,19 @@ function checkListeners(listen: unknown, issues: Issue[]): void {
     const other = seen.get(l.port);
     if (other !== undefined) issues.push({ at: ['listen', name, 'port'], message: `port ${l.port} is already listen.${other}'s` });
     else seen.set(l.port, name);
+  }
+  // A missing certificate or key would only show when the workers start: refuse the config instead.
+  const tls = listen.https;
+  if (isObj(tls)) {
+    for (const k of ['cert', 'key']) {
+      const f = tls[k];
+      if (typeof f !== 'string') continue;
+      try {
+        accessSync(f, constants.R_OK);
+      } catch {
+        issues.push({ at: ['listen', 'https', k], message: `cannot read ${f}` });
+      }
+    }
   }
 }
 

@@ -14,7 +14,10 @@ import { UwsBody } from './body.js';
 import type { Outcome } from '../../features/rate-limit/feature.js';
 import type { CompiledRoute } from '../../worker/route-table.js';
 import { checkFraming, type Framing } from './framing.js';
-import { WsTunnel, type Handshake, type TunnelHooks, type TunnelRef } from './ws-tunnel.js';
+import { WsTunnel, type Handshake, type TunnelHooks } from './ws-tunnel.js';
+import type { WsRef } from './ws-endpoint.js';
+import { PubSubSocket } from './pubsub-socket.js';
+import { topicsAtConnect } from '../../features/pubsub/topics.js';
 
 export interface HttpListenerOptions {
   host: string;
@@ -101,7 +104,7 @@ export class HttpListener {
     this.#host = host;
     this.#app = uWS.App();
     const cap = opts.maxWebSocketMessageBytes;
-    this.#app.ws<TunnelRef>('/*', {
+    this.#app.ws<WsRef>('/*', {
       // Routes enforce their own (smaller) limit with a 1009 close; uWS's own
       // limit cuts the connection without a close frame, so it sits above.
       maxPayloadLength: cap + 1,
@@ -114,12 +117,12 @@ export class HttpListener {
       closeOnBackpressureLimit: 0,
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => this.#onUpgrade(res, req, context),
-      open: (ws) => ws.getUserData().tunnel.clientOpened(ws),
-      message: (ws, msg, isBinary) => ws.getUserData().tunnel.clientMessage(msg, isBinary),
-      drain: (ws) => ws.getUserData().tunnel.clientDrained(),
-      ping: (ws, msg) => ws.getUserData().tunnel.clientPing(msg),
-      pong: (ws, msg) => ws.getUserData().tunnel.clientPong(msg),
-      close: (ws, code, msg) => ws.getUserData().tunnel.clientClosed(code, msg),
+      open: (ws) => ws.getUserData().conn.clientOpened(ws),
+      message: (ws, msg, isBinary) => ws.getUserData().conn.clientMessage(msg, isBinary),
+      drain: (ws) => ws.getUserData().conn.clientDrained(),
+      ping: (ws, msg) => ws.getUserData().conn.clientPing(msg),
+      pong: (ws, msg) => ws.getUserData().conn.clientPong(msg),
+      close: (ws, code, msg) => ws.getUserData().conn.clientClosed(code, msg),
     });
     this.#app.any('/*', (res, req) => this.#onRequest(res, req));
   }
@@ -134,6 +137,11 @@ export class HttpListener {
         }
       });
     });
+  }
+
+  /** uWS's native fan-out: every socket of this worker subscribed to `topic` gets the message. */
+  publish(topic: string, data: Uint8Array, binary: boolean): void {
+    this.#app.publish(topic, data, binary, false);
   }
 
   /** Stops accepting; open connections stay until their exchanges finish. */
@@ -201,6 +209,11 @@ export class HttpListener {
 
     const route = host.table().router.find(ctx);
     if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
+    if (route.pubsub !== null) {
+      if (upgrade !== null) return this.#startPubSub(ctx, sink, res, route, upgrade);
+      sink.extraHeaders = ['upgrade', 'websocket']; // RFC 9110 §15.5.22
+      return this.#fail(ctx, sink, 'WICKET_ERR_UPGRADE_REQUIRED');
+    }
     if (upgrade !== null && route.websocket !== null) return this.#startTunnel(ctx, sink, res, route, upgrade);
     if (route.proxy !== null) {
       if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
@@ -223,7 +236,20 @@ export class HttpListener {
 
   /** A WebSocket route: the same onRequest phase (rate limits), then the tunnel instead of the proxy. */
   #startTunnel(ctx: RequestContext, sink: UwsSink, res: HttpResponse, route: CompiledRoute, hs: Handshake): void {
-    const go = (o: Outcome | null): void => {
+    this.#admitUpgrade(ctx, sink, route, () => new WsTunnel(ctx, sink, res, hs, route.websocket!, route.proxy!, this.#tunnelHooks).start());
+  }
+
+  /** A pubsub route: topics from the request, rate limits, then the 101 at once (no upstream). */
+  #startPubSub(ctx: RequestContext, sink: UwsSink, res: HttpResponse, route: CompiledRoute, hs: Handshake): void {
+    const ps = route.pubsub!;
+    const topics = topicsAtConnect(ctx, ps.settings);
+    if (topics === null) return this.#fail(ctx, sink, 'WICKET_ERR_PUBSUB_BAD_TOPIC');
+    this.#admitUpgrade(ctx, sink, route, () => new PubSubSocket(ctx, ps, topics, this.#host.done).upgrade(res, hs));
+  }
+
+  /** The onRequest phase of an upgrade: a refusal answers here, else `go` (unless the client left meanwhile). */
+  #admitUpgrade(ctx: RequestContext, sink: UwsSink, route: CompiledRoute, go: () => void): void {
+    const decide = (o: Outcome | null): void => {
       if (o !== null && o.reject !== null) {
         ctx.retryAfter = o.reject.retryAfterSec;
         if (o.headers.length > 0) sink.extraHeaders = o.headers;
@@ -234,13 +260,13 @@ export class HttpListener {
         ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
         return this.#host.done(ctx);
       }
-      new WsTunnel(ctx, sink, res, hs, route.websocket!, route.proxy!, this.#tunnelHooks).start();
+      go();
     };
     const limits = route.rateLimit;
-    if (limits === null) return go(null);
+    if (limits === null) return decide(null);
     const outcome = limits.check(ctx);
-    if (!(outcome instanceof Promise)) return go(outcome);
-    outcome.then(go, () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'));
+    if (!(outcome instanceof Promise)) return decide(outcome);
+    outcome.then(decide, () => this.#fail(ctx, sink, 'WICKET_ERR_INTERNAL'));
   }
 
   readonly #tunnelHooks: TunnelHooks = {

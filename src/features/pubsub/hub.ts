@@ -76,6 +76,8 @@ export interface HubStats {
   skipped: number;
   /** Subscribers closed by the drop policy. */
   dropped: number;
+  /** The largest unsent backlog of one subscriber right now (bytes held by uWS). */
+  maxBuffered: number;
   routes: Record<string, number>;
 }
 
@@ -238,9 +240,11 @@ export class PubSubHub {
   stats(): HubStats {
     const routes: Record<string, number> = {};
     let skipping = 0;
+    let maxBuffered = 0;
     for (const s of this.#subs) {
       routes[s.group.name] = (routes[s.group.name] ?? 0) + 1;
       if (s.skipping) skipping++;
+      maxBuffered = Math.max(maxBuffered, s.socket.bufferedAmount());
     }
     return {
       subscribers: this.#subs.size,
@@ -250,6 +254,7 @@ export class PubSubHub {
       deliveries: this.#deliveries,
       skipped: this.#skipped,
       dropped: this.#dropped,
+      maxBuffered,
       routes,
     };
   }

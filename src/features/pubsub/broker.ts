@@ -7,7 +7,7 @@
 // published while a subscriber is disconnected are lost (pub/sub, not a queue).
 // URLs may hold passwords: only redactUrl() output is ever logged.
 import { Redis } from 'ioredis';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Logger } from '../../observability/logger.js';
 
 export interface BrokerSettings {
@@ -127,14 +127,15 @@ class NatsBroker implements Broker {
     const pass = decodeURIComponent(u.password);
     const auth = user === '' ? {} : pass === '' ? { token: user } : { user, pass };
     const onError = errorLogger(this.#log, { broker: 'nats', url: redactUrl(this.#s.url) });
-    this.#nc = connect({
+    // Loaded only when a NATS broker is configured: workers without one don't carry the library.
+    this.#nc = import('nats').then(({ connect }) => connect({
       servers: `${u.hostname}:${u.port === '' ? '4222' : u.port}`,
       name: 'wicket',
       ...auth,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       waitOnFirstConnect: true,
-    }).then((nc) => {
+    })).then((nc) => {
       void (async () => {
         for await (const st of nc.status()) if (st.type === 'disconnect' || st.type === 'error') onError(new Error(`${st.type}`));
       })().catch(() => {});

@@ -257,14 +257,14 @@ describe('parseConfig: semantic errors', () => {
     const text = BASE.replace('upstream: api', 'upstream: api\n    respond: { status: 200 }');
     assert.deepEqual(errorAt(errorsOf(text), 'routes[0]'), {
       path: 'routes[0]',
-      message: 'must have either "upstream" or "respond", not both',
+      message: 'must have exactly one of "upstream", "respond" or "pubsub"',
       line: lineOf(text, '- name: r'),
     });
   });
 
   test('neither upstream nor respond', () => {
     const text = BASE.replace('    upstream: api\n', '');
-    assert.equal(errorAt(errorsOf(text), 'routes[0]').message, 'must have "upstream" or "respond"');
+    assert.equal(errorAt(errorsOf(text), 'routes[0]').message, 'must have "upstream", "respond" or "pubsub"');
   });
 
   test('match needs path or pathRegex', () => {

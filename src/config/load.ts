@@ -23,6 +23,8 @@ export type {
   ResolvedLimit,
   ResolvedRouteRateLimit,
   ResolvedWebSocket,
+  ResolvedPubSub,
+  ResolvedPubSubRoute,
 } from './resolve.js';
 
 type Env = Record<string, string | undefined>;

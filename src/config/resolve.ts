@@ -138,6 +138,23 @@ export interface ResolvedRoute {
   rateLimit?: ResolvedRouteRateLimit;
   websocket?: ResolvedWebSocket;
   grpcWeb?: { corsOrigins: string[] };
+  pubsub?: ResolvedPubSubRoute;
+}
+
+export interface ResolvedPubSubRoute {
+  /** Where a new subscriber's topics come from (null: none at connect). */
+  topics: { from: 'param' | 'query'; name: string } | null;
+  maxBufferedBytes: number;
+  slow: 'drop' | 'skip';
+  clientSubscribe: boolean;
+  clientPublish: boolean;
+  maxTopics: number;
+  maxMessageBytes: number;
+}
+
+export interface ResolvedPubSub {
+  broker?: { type: 'redis' | 'nats'; url: string; channelPrefix: string };
+  maxMessageBytes: number;
 }
 
 export interface ResolvedWebSocket {
@@ -173,6 +190,7 @@ export interface ResolvedConfig {
     consumerHeader: string;
     redis?: { url: string; deadlineMs: number; keyPrefix: string };
   };
+  pubsub: ResolvedPubSub;
   upstreams: Record<string, ResolvedUpstream>;
   routes: ResolvedRoute[];
   source: { file: string; loadedAt: string };
@@ -253,6 +271,7 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
     retry: r.retry && resolveRetry(r.retry),
     websocket: r.websocket && { ...DEFAULTS.websocket, ...r.websocket },
     grpcWeb: r.grpcWeb && { corsOrigins: [...(r.grpcWeb.corsOrigins ?? [])] },
+    pubsub: r.pubsub && resolvePubSubRoute(r.pubsub),
     rateLimit: r.rateLimit && {
       headers: r.rateLimit.headers ?? 'draft',
       limits: r.rateLimit.limits.map((l, i) => {
@@ -279,6 +298,20 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
       }),
     },
   });
+}
+
+function resolvePubSubRoute(p: NonNullable<RouteConfig['pubsub']>): ResolvedPubSubRoute {
+  const d = DEFAULTS.pubsub;
+  const colon = p.topics?.indexOf(':') ?? -1;
+  return {
+    topics: p.topics === undefined ? null : { from: p.topics.slice(0, colon) as 'param' | 'query', name: p.topics.slice(colon + 1) },
+    maxBufferedBytes: p.maxBufferedBytes ?? d.maxBufferedBytes,
+    slow: p.slow ?? d.slow,
+    clientSubscribe: p.clientSubscribe ?? d.clientSubscribe,
+    clientPublish: p.clientPublish ?? d.clientPublish,
+    maxTopics: p.maxTopics ?? d.maxTopics,
+    maxMessageBytes: p.maxMessageBytes ?? d.maxMessageBytes,
+  };
 }
 
 export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): ResolvedConfig {
@@ -327,6 +360,14 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
         deadlineMs: cfg.rateLimit.redis.deadlineMs ?? 50,
         keyPrefix: cfg.rateLimit.redis.keyPrefix ?? 'wicket',
       },
+    }),
+    pubsub: defined({
+      broker: cfg.pubsub?.broker && {
+        type: cfg.pubsub.broker.type,
+        url: cfg.pubsub.broker.url,
+        channelPrefix: cfg.pubsub.broker.channelPrefix ?? DEFAULTS.pubsubChannelPrefix,
+      },
+      maxMessageBytes: cfg.pubsub?.maxMessageBytes ?? DEFAULTS.pubsubMaxMessageBytes,
     }),
     // fromEntries defines own properties, so a name like "__proto__" stays an ordinary key.
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams ?? {}).map(([n, u]) => [n, resolveUpstream(n, u)])),

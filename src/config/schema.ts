@@ -328,6 +328,49 @@ export const RouteWebSocket = Type.Object(
   { ...strict, description: 'Proxy WebSocket upgrades on this route to the upstream (ws:// to the target)' },
 );
 
+// Topic names: dot-separated tokens, so the same name is a valid NATS subject suffix and Redis channel suffix.
+export const TOPIC_PATTERN = '^[A-Za-z0-9_~:-]+(\\.[A-Za-z0-9_~:-]+)*$';
+export const TOPIC_MAX = 128;
+
+export const RoutePubSub = Type.Object(
+  {
+    topics: Type.Optional(
+      Type.String({
+        pattern: '^(param|query):[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'Where the topics of a new subscriber come from: param:NAME (a path parameter of match.path, one topic) or query:NAME (a query parameter, comma-separated and/or repeated)',
+      }),
+    ),
+    maxBufferedBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Bytes a subscriber may have unsent before the slow policy applies (default 1 MiB)' })),
+    slow: Type.Optional(
+      Type.Union([Type.Literal('drop'), Type.Literal('skip')], {
+        description: "drop: close a subscriber over maxBufferedBytes with 1013 (default); skip: it misses messages while over it and gets later ones once it is below half",
+      }),
+    ),
+    clientSubscribe: Type.Optional(Type.Boolean({ description: 'Subscribers may subscribe/unsubscribe over the socket with {"op":"subscribe","topic":"T"} (default false)' })),
+    clientPublish: Type.Optional(Type.Boolean({ description: 'Subscribers may publish to their own topics with {"op":"publish","topic":"T","data":"..."} (default false)' })),
+    maxTopics: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: 'Topics one connection may hold (default 16)' })),
+    maxMessageBytes: Type.Optional(Type.Integer({ minimum: 125, maximum: 16777216, description: 'Largest client message (protocol frame); bigger closes with 1009 (default 65536)' })),
+  },
+  { ...strict, description: 'WebSocket fan-out: clients subscribe to topics on the gateway itself; messages come from POST /publish on the admin API, a broker, or clients (clientPublish)' },
+);
+
+export const PubSub = Type.Object(
+  {
+    broker: Type.Optional(
+      Type.Object(
+        {
+          type: Type.Union([Type.Literal('redis'), Type.Literal('nats')], { description: 'redis (PUBLISH / PSUBSCRIBE) or nats (core subjects)' }),
+          url: Type.String({ minLength: 1, description: 'redis://[user:pass@]host:port[/db], rediss://..., or nats://[user:pass@]host:port (credentials are never logged)' }),
+          channelPrefix: Type.Optional(Type.String({ pattern: '^([A-Za-z0-9_~:-]+[.:])*$', maxLength: 64, description: 'Channel / subject of a topic = prefix + topic (default "wicket.pubsub."; for nats it must end with ".")' })),
+        },
+        { ...strict, description: 'Across gateways: every publish goes through the broker, every worker of every gateway subscribes to the prefix' },
+      ),
+    ),
+    maxMessageBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 67108864, description: 'Largest message POST /publish accepts (default 1 MiB); over it: 413' })),
+  },
+  { ...strict, description: 'WebSocket fan-out settings shared by all pubsub routes' },
+);
+
 export const Route = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
@@ -348,6 +391,7 @@ export const Route = Type.Object(
         { ...strict, description: 'Translate gRPC-Web (binary and text) to gRPC for this route\'s upstream, which must have protocol h2' },
       ),
     ),
+    pubsub: Type.Optional(RoutePubSub),
   },
   strict,
 );
@@ -363,6 +407,7 @@ export const ConfigSchema = Type.Object(
     supervisor: Type.Optional(Supervisor),
     state: Type.Optional(State),
     rateLimit: Type.Optional(GlobalRateLimit),
+    pubsub: Type.Optional(PubSub),
     // additionalProperties: a Record with a key pattern otherwise lets non-matching names through unchecked.
     upstreams: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { additionalProperties: false }),
@@ -395,6 +440,9 @@ export const DEFAULTS = {
   http2MaxConcurrentStreams: 100,
   http2MaxResets: 200,
   websocket: { maxMessageBytes: 1024 * 1024, idleTimeoutMs: 300_000, maxConnections: 0, maxBufferedBytes: 1024 * 1024, compression: false },
+  pubsub: { maxBufferedBytes: 1024 * 1024, slow: 'drop', clientSubscribe: false, clientPublish: false, maxTopics: 16, maxMessageBytes: 65536 },
+  pubsubChannelPrefix: 'wicket.pubsub.',
+  pubsubMaxMessageBytes: 1024 * 1024,
   drainTimeoutMs: 30_000,
   restartBackoffMs: 100,
   restartBackoffMaxMs: 10_000,

@@ -29,6 +29,7 @@ export function checkSemantics(root: unknown): Issue[] {
       if (e) issues.push({ at: ['rateLimit', 'trustedProxies', i], message: e });
     });
   }
+  checkPubSub(root.pubsub, issues);
   if (Array.isArray(root.routes)) {
     const names = new Map<string, number>();
     root.routes.forEach((route, i) => {
@@ -253,8 +254,11 @@ function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string
 
   const proxied = route.upstream !== undefined;
   const responds = route.respond !== undefined;
-  if (proxied && responds) issues.push({ at, message: 'must have either "upstream" or "respond", not both' });
-  if (!proxied && !responds) issues.push({ at, message: 'must have "upstream" or "respond"' });
+  const pubsub = route.pubsub !== undefined;
+  const kinds = Number(proxied) + Number(responds) + Number(pubsub);
+  if (kinds > 1) issues.push({ at, message: 'must have exactly one of "upstream", "respond" or "pubsub"' });
+  if (kinds === 0) issues.push({ at, message: 'must have "upstream", "respond" or "pubsub"' });
+  if (pubsub) checkPubSubRoute(route, at, issues, limitsOf);
   if (typeof route.upstream === 'string' && !Object.hasOwn(upstreams, route.upstream)) {
     issues.push({ at: [...at, 'upstream'], message: `unknown upstream "${route.upstream}"` });
   }
@@ -287,6 +291,58 @@ function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string
   }
 
   if (isObj(route.respond)) checkHeaderValues(route.respond.headers, [...at, 'respond', 'headers'], issues);
+}
+
+/** The URL of a broker: scheme of its type, a host, no secrets in the message (only the scheme is quoted). */
+export function brokerUrlError(type: unknown, url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'invalid URL';
+  }
+  const schemes = type === 'nats' ? ['nats:'] : ['redis:', 'rediss:'];
+  if (!schemes.includes(u.protocol)) return `a ${String(type)} broker URL must use ${schemes.map((x) => `${x}//`).join(' or ')} (got ${u.protocol}//)`;
+  if (u.hostname === '') return 'must name a host';
+  if (type === 'nats' && u.pathname !== '' && u.pathname !== '/') return 'a nats URL has no path';
+  if (type === 'redis' && u.pathname !== '' && u.pathname !== '/' && !/^\/\d{1,2}$/.test(u.pathname)) return 'a redis URL path is a database number (/0../15)';
+  if (u.search !== '' || u.hash !== '') return 'must not have a query or fragment';
+  return undefined;
+}
+
+function checkPubSub(ps: unknown, issues: Issue[]): void {
+  if (!isObj(ps) || !isObj(ps.broker)) return;
+  const b = ps.broker;
+  const at = ['pubsub', 'broker'];
+  if (typeof b.url === 'string' && (b.type === 'redis' || b.type === 'nats')) {
+    const e = brokerUrlError(b.type, b.url);
+    if (e) issues.push({ at: [...at, 'url'], message: e });
+  }
+  if (b.type === 'nats' && typeof b.channelPrefix === 'string' && b.channelPrefix !== '' && !b.channelPrefix.endsWith('.')) {
+    issues.push({ at: [...at, 'channelPrefix'], message: 'a NATS subject prefix must end with "." (subjects are dot-separated tokens)' });
+  }
+}
+
+function checkPubSubRoute(route: Obj, at: (string | number)[], issues: Issue[], limitsOf: unknown): void {
+  for (const key of ['websocket', 'rewrite', 'preserveHost', 'timeoutMs', 'retry', 'maxBodyBytes']) {
+    if (route[key] !== undefined) issues.push({ at: [...at, key], atKey: true, message: 'does not apply to a pubsub route (it has no upstream)' });
+  }
+  const ps = route.pubsub;
+  if (!isObj(ps)) return;
+  if (ps.topics === undefined && ps.clientSubscribe !== true) {
+    issues.push({ at: [...at, 'pubsub'], message: 'needs "topics" (param:NAME or query:NAME) or clientSubscribe: true, else a subscriber could never get a topic' });
+  }
+  if (typeof ps.topics === 'string' && ps.topics.startsWith('param:')) {
+    const name = ps.topics.slice(6);
+    const path = isObj(route.match) ? route.match.path : undefined;
+    if (typeof path !== 'string' || !path.split('/').includes(`:${name}`)) {
+      issues.push({ at: [...at, 'pubsub', 'topics'], message: `match.path has no parameter ":${name}"` });
+    }
+  }
+  if (typeof ps.maxMessageBytes === 'number') {
+    const cap = isObj(limitsOf) && typeof limitsOf.maxWebSocketMessageBytes === 'number' ? limitsOf.maxWebSocketMessageBytes : DEFAULTS.maxWebSocketMessageBytes;
+    if (ps.maxMessageBytes > cap) issues.push({ at: [...at, 'pubsub', 'maxMessageBytes'], message: `must not exceed limits.maxWebSocketMessageBytes (${cap})` });
+  }
 }
 
 function checkMatch(match: Obj, at: (string | number)[], issues: Issue[]): void {

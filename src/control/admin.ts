@@ -4,6 +4,8 @@
 import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { WorkerInfo } from '../supervisor/supervisor.js';
+import type { PublishResult } from '../supervisor/pubsub-relay.js';
+import { validTopic } from '../features/pubsub/topics.js';
 
 export interface AdminTarget {
   allReady(): boolean;
@@ -21,9 +23,34 @@ export interface AdminTarget {
   rateLimitKey(route: string, limit: string, key: string, reset: boolean): Promise<unknown | null>;
   /** Marks a target down (or back up) by hand; false when there is no such target. */
   setTargetDown(upstream: string, index: number, down: boolean): boolean;
+  /** Fan-out: one message to every subscriber of `topic` (broker or relay). */
+  publish(topic: string, data: Buffer): Promise<PublishResult>;
+  /** Largest POST /publish body (pubsub.maxMessageBytes). */
+  pubsubLimit(): number;
+  /** Broker, pubsub routes and each worker's subscriber counts. */
+  pubsub(): Promise<unknown>;
 }
 
 const TARGET_ACTION = /^\/upstreams\/([A-Za-z0-9_.-]+)\/targets\/(\d{1,5})\/(enable|disable)$/;
+
+/** The whole body, or null once it passes `limit` (the rest is not read). */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? -1);
+    if (declared > limit) return resolve(null);
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > limit) {
+        req.pause();
+        resolve(null);
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, n)));
+    req.on('error', reject);
+  });
+}
 
 export interface AdminOptions {
   host: string;
@@ -82,6 +109,37 @@ export class AdminServer {
         target.rateLimitKey(route, limit, key, req.method === 'DELETE').then(
           (r) => (r === null ? json(404, { error: { code: 'WICKET_ERR_LIMIT_NOT_FOUND', message: 'no such route or limit' } }) : json(200, r)),
           (err: Error) => json(503, { error: { code: 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE', message: err.message } }),
+        );
+        return;
+      }
+      if (url.pathname === '/publish') {
+        if (req.method !== 'POST') {
+          res.setHeader('allow', 'POST');
+          return json(405, { error: { code: 'WICKET_ERR_METHOD_NOT_ALLOWED', message: 'use POST' } });
+        }
+        const topic = url.query.get('topic');
+        if (!validTopic(topic)) {
+          return json(400, { error: { code: 'WICKET_ERR_PUBSUB_BAD_TOPIC', message: 'topic query parameter: dot-separated tokens of A-Z a-z 0-9 _ ~ : -, at most 128 characters' } });
+        }
+        readBody(req, target.pubsubLimit()).then(
+          (body) => {
+            if (body === null) {
+              res.setHeader('connection', 'close');
+              return json(413, { error: { code: 'WICKET_ERR_BODY_TOO_LARGE', message: `message over pubsub.maxMessageBytes (${target.pubsubLimit()})` } });
+            }
+            target.publish(topic, body).then(
+              (r) => json(202, { topic, bytes: body.length, ...r }),
+              () => json(503, { error: { code: 'WICKET_ERR_PUBSUB_UNAVAILABLE', message: 'the pub/sub broker did not take the message' } }),
+            );
+          },
+          () => res.destroy(),
+        );
+        return;
+      }
+      if (url.pathname === '/pubsub' && req.method === 'GET') {
+        target.pubsub().then(
+          (p) => json(200, p),
+          () => json(500, { error: { code: 'WICKET_ERR_INTERNAL', message: 'pub/sub state unavailable' } }),
         );
         return;
       }

@@ -26,6 +26,9 @@ export const ERRORS = {
   WICKET_ERR_CIRCUIT_OPEN: { status: 503, source: 'upstream', message: 'upstream circuit open' },
   WICKET_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, source: 'internal', message: 'rate limit state unavailable' },
   WICKET_ERR_WS_CONNECTION_LIMIT: { status: 503, source: 'downstream', message: 'too many WebSocket connections on this route' },
+  WICKET_ERR_PUBSUB_BAD_TOPIC: { status: 400, source: 'downstream', message: 'invalid or missing topic' },
+  WICKET_ERR_UPGRADE_REQUIRED: { status: 426, source: 'downstream', message: 'this route serves WebSocket subscribers only' },
+  WICKET_ERR_PUBSUB_UNAVAILABLE: { status: 503, source: 'internal', message: 'the pub/sub broker is unavailable' },
   WICKET_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', message: 'upstream timed out' },
   WICKET_ERR_INTERNAL: { status: 500, source: 'internal', message: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;

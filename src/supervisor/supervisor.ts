@@ -22,6 +22,7 @@ import { describeState, localAlgorithm } from '../features/rate-limit/algorithms
 import { reclaimWorkerConnections } from '../features/websocket/connections.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import type { Registry } from 'prom-client';
+import { PubSubRelay, type PublishResult } from './pubsub-relay.js';
 
 /** Per-worker columns in the segment: room for a full rolling restart of the largest pool. */
 const WORKER_SLOTS = 2 * 256 + 8;
@@ -66,11 +67,30 @@ export class Supervisor {
   #watch: NodeJS.Timeout | null = null;
   /** Columns of the segment in use by live workers. */
   readonly #columns = new Set<number>();
+  /** Fan-out: to the broker, or to the workers over IPC. */
+  readonly #pubsub: PubSubRelay;
 
   constructor(file: string, config: ResolvedConfig, log: Logger) {
     this.#file = file;
     this.#config = config;
     this.#log = log;
+    // Workers that can hear IPC: said hello, still connected (retiring ones included: they close their subscribers themselves).
+    this.#pubsub = new PubSubRelay(log, () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && this.#listening.has(w) && w.isConnected()));
+  }
+
+  /** POST /publish: through the broker, or relayed to every worker. */
+  publish(topic: string, data: Buffer): Promise<PublishResult> {
+    return this.#pubsub.publish(topic, data);
+  }
+
+  pubsubLimit(): number {
+    return this.#config.pubsub.maxMessageBytes;
+  }
+
+  async pubsub(): Promise<unknown> {
+    const workers = await this.#pubsub.stats();
+    const routes = this.#config.routes.filter((r) => r.pubsub !== undefined).map((r) => ({ name: r.name, ...r.pubsub }));
+    return { broker: this.#pubsub.broker(), routes, workers };
   }
 
   get config(): ResolvedConfig {
@@ -233,6 +253,7 @@ export class Supervisor {
     process.on('SIGINT', () => void this.shutdown('SIGINT'));
     warnMigrateReq(this.#log);
     this.#openState();
+    this.#pubsub.configure(this.#config.pubsub);
     this.#admin = new AdminServer(this.#config.admin, this);
     await this.#admin.listen();
     const starts: Promise<boolean>[] = [];
@@ -335,6 +356,12 @@ export class Supervisor {
       case 'fatal':
         this.#log.error({ workerPid: w.process.pid, error: m.error }, 'worker failed to start');
         break;
+      case 'publish':
+        this.#pubsub.fromWorker(m.items);
+        break;
+      case 'pubsub-stats':
+        this.#pubsub.statsReply(w, m.id, m.stats);
+        break;
     }
   }
 
@@ -380,6 +407,7 @@ export class Supervisor {
     this.#version++;
     this.#health?.update(next);
     this.#redisTier();
+    this.#pubsub.configure(next.pubsub);
     if (!isDeepStrictEqual(prev.state, next.state)) {
       this.#log.warn('state (shared-memory segment) changes take effect at the next start of the gateway');
       next.state = prev.state;
@@ -480,6 +508,7 @@ export class Supervisor {
     this.#health?.stop();
     if (this.#watch !== null) clearInterval(this.#watch);
     await this.#redis?.tier.close();
+    await this.#pubsub.close();
     await this.#admin?.close();
     if (this.#segment !== null) {
       try {

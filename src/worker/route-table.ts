@@ -12,6 +12,8 @@ import type { StateStore } from '../state/store.js';
 import { RouteRateLimit, rateLimitEnv, type GlobalTier } from '../features/rate-limit/feature.js';
 import { RouteConnections } from '../features/websocket/connections.js';
 import type { WsRoute } from '../listeners/uws/ws-tunnel.js';
+import type { PubSubRoute } from '../listeners/uws/pubsub-socket.js';
+import type { PubSubHub } from '../features/pubsub/hub.js';
 
 export interface StaticReply {
   readonly status: number;
@@ -30,6 +32,8 @@ export interface CompiledRoute {
   readonly websocket: WsRoute | null;
   /** gRPC-Web translation to the route's HTTP/2 upstream, with the CORS origins allowed (null: off). */
   readonly grpcWeb: { readonly corsOrigins: readonly string[] } | null;
+  /** WebSocket fan-out: subscribers on the gateway itself (no upstream). */
+  readonly pubsub: PubSubRoute | null;
 }
 
 export interface RouteTable {
@@ -60,6 +64,7 @@ export function buildRouteTable(
   store: StateStore,
   global: GlobalTier | null = null,
   workerSlot = 0,
+  hub: PubSubHub | null = null,
 ): RouteTable {
   const limitsEnv = rateLimitEnv(config, store, global);
   const clusters = new Map<string, Cluster>();
@@ -73,7 +78,10 @@ export function buildRouteTable(
   const routes = config.routes.map((r) => {
     let reply: StaticReply | null = null;
     let proxy: ProxyRoute | null = null;
-    if (r.respond) {
+    if (r.pubsub) {
+      // Neither a reply nor a proxy: the listener upgrades it itself.
+      if (hub === null) throw new Error(`route ${r.name}: pubsub routes need the worker's hub`);
+    } else if (r.respond) {
       const headers: string[] = [];
       for (const [k, v] of Object.entries(r.respond.headers ?? {})) headers.push(k.toLowerCase(), v);
       reply = { status: r.respond.status, headers, body: Buffer.from(r.respond.body ?? '') };
@@ -93,6 +101,7 @@ export function buildRouteTable(
       proxy,
       maxBodyBytes: r.maxBodyBytes ?? config.limits.maxBodyBytes,
       grpcWeb: r.grpcWeb && proxy !== null ? { corsOrigins: r.grpcWeb.corsOrigins } : null,
+      pubsub: r.pubsub && hub !== null ? { settings: r.pubsub, group: hub.group(r.name, r.pubsub), hub } : null,
       websocket: r.websocket && proxy !== null ? { settings: r.websocket, conns: new RouteConnections(store.table, r.name, workerSlot, r.websocket.maxConnections) } : null,
     };
     return { priority: r.priority ?? 0, index: r.index, matchers: compileMatchers(r.match), value };

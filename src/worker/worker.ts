@@ -16,6 +16,7 @@ import { attachSegment } from '../state/segment.js';
 import { ShmStore } from '../state/shm-store.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import { isDeepStrictEqual } from 'node:util';
+import { WorkerPubSub } from './pubsub.js';
 
 const send = (m: FromWorker): void => {
   if (process.connected) process.send!(m);
@@ -24,6 +25,7 @@ const send = (m: FromWorker): void => {
 interface Running {
   apply(config: ResolvedConfig, version: number): void;
   drain(timeoutMs: number): void;
+  pubsub: WorkerPubSub;
 }
 
 /**
@@ -37,6 +39,12 @@ export function runWorker(): void {
   let pendingConfig: Extract<ToWorker, { t: 'config' }> | null = null;
   let pendingDrain: number | null = null;
   process.on('message', (m: ToWorker) => {
+    // Fan-out traffic: a worker still starting has no subscriber yet.
+    if (m.t === 'publish') return running?.pubsub.relayed(m.items);
+    if (m.t === 'pubsub-stats') {
+      if (running !== null) send({ t: 'pubsub-stats', id: m.id, stats: running.pubsub.hub.stats() });
+      return;
+    }
     if (running !== null) {
       if (m.t === 'config') running.apply(m.config, m.version);
       else running.drain(m.timeoutMs);
@@ -81,7 +89,10 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   // The global rate-limit tier: one Redis client per worker, replaced when its settings change.
   let redisConf = config.rateLimit.redis;
   let redis: RedisTier | null = redisConf ? new RedisTier({ ...redisConf, log }) : null;
-  let table: RouteTable = buildRouteTable(config, version, pools, store, redis, stateSlot);
+  // The hub publishes through the listener's uWS app (made below, before any subscriber exists).
+  let listener: HttpListener | null = null;
+  const pubsub = new WorkerPubSub((topic, data, binary) => listener!.publish(topic, data, binary), log, send);
+  let table: RouteTable = buildRouteTable(config, version, pools, store, redis, stateSlot, pubsub.hub);
   let inflight = 0;
   let draining = false;
   let drainCheck: (() => void) | null = null;
@@ -99,7 +110,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     },
   };
 
-  const listener = new HttpListener(
+  listener = new HttpListener(
     {
       host: config.listen.http.host,
       port: config.listen.http.port,
@@ -109,6 +120,8 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     },
     host,
   );
+  // With a broker, subscribed before ready: a publish right after start reaches this worker.
+  await pubsub.configure(config.pubsub);
   await listener.listen();
   // HTTP/2 (h2c, TLS + HTTP/1.1) on node:http2 when configured: the same host, phases and route table.
   const l = config.listen;
@@ -133,10 +146,11 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   const drain = (timeoutMs: number): void => {
     if (draining) return;
     draining = true;
-    listener.close();
+    listener!.close();
     h2?.close();
     // WebSockets never finish on their own: both sides get 1001 going away.
     closeAllTunnels('gateway shutting down');
+    pubsub.hub.closeAll(1001, 'gateway shutting down');
     log.info({ inflight }, 'draining');
     const deadline = setTimeout(() => {
       log.warn({ inflight }, 'drain timeout: exiting with requests in flight');
@@ -160,7 +174,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     exiting = true;
     // Pools wait for their exchanges; a drain deadline does not.
     h2Sessions.closeAll();
-    Promise.race([Promise.all([pools.closeAll(), redis?.close()]), new Promise((r) => setTimeout(r, 1000).unref())])
+    Promise.race([Promise.all([pools.closeAll(), redis?.close(), pubsub.close()]), new Promise((r) => setTimeout(r, 1000).unref())])
       .catch(() => {})
       .finally(() => {
         access?.flush();
@@ -179,8 +193,9 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
         // Requests in flight on the old table may still be waiting on it.
         if (old !== null) setTimeout(() => void old.close().catch(() => {}), 5000).unref();
       }
-      const t = buildRouteTable(next, v, pools, store, redis, stateSlot);
+      const t = buildRouteTable(next, v, pools, store, redis, stateSlot, pubsub.hub);
       table = t;
+      void pubsub.configure(next.pubsub);
       pools.retain(t.pools);
       send({ t: 'applied', version: v });
     } catch (err) {
@@ -191,5 +206,5 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   process.on('SIGINT', () => drain(config.supervisor.drainTimeoutMs));
   process.on('SIGTERM', () => drain(config.supervisor.drainTimeoutMs));
   process.on('disconnect', () => drain(config.supervisor.drainTimeoutMs));
-  return { apply, drain };
+  return { apply, drain, pubsub };
 }

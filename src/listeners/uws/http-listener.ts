@@ -13,7 +13,10 @@ import { UwsSink } from './sink.js';
 import { UwsBody } from './body.js';
 import type { CompiledRoute } from '../../worker/route-table.js';
 import { checkFraming, type Framing } from './framing.js';
-import { WsTunnel, type Handshake, type TunnelRef } from './ws-tunnel.js';
+import { WsTunnel, type Handshake } from './ws-tunnel.js';
+import type { WsRef } from './ws-endpoint.js';
+import { PubSubSocket } from './pubsub-socket.js';
+import { topicsAtConnect } from '../../features/pubsub/topics.js';
 import { runPhases, type Phases } from '../../pipeline/phases.js';
 import { grpcFail, isGrpc } from '../../pipeline/grpc.js';
 import { H2Call } from '../../upstream/h2/h2-call.js';
@@ -94,7 +97,7 @@ export class HttpListener {
     this.#host = host;
     this.#app = uWS.App();
     const cap = opts.maxWebSocketMessageBytes;
-    this.#app.ws<TunnelRef>('/*', {
+    this.#app.ws<WsRef>('/*', {
       // Routes enforce their own (smaller) limit with a 1009 close; uWS's own
       // limit cuts the connection without a close frame, so it sits above.
       maxPayloadLength: cap + 1,
@@ -107,12 +110,12 @@ export class HttpListener {
       closeOnBackpressureLimit: 0,
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => this.#onUpgrade(res, req, context),
-      open: (ws) => ws.getUserData().tunnel.clientOpened(ws),
-      message: (ws, msg, isBinary) => ws.getUserData().tunnel.clientMessage(msg, isBinary),
-      drain: (ws) => ws.getUserData().tunnel.clientDrained(),
-      ping: (ws, msg) => ws.getUserData().tunnel.clientPing(msg),
-      pong: (ws, msg) => ws.getUserData().tunnel.clientPong(msg),
-      close: (ws, code, msg) => ws.getUserData().tunnel.clientClosed(code, msg),
+      open: (ws) => ws.getUserData().conn.clientOpened(ws),
+      message: (ws, msg, isBinary) => ws.getUserData().conn.clientMessage(msg, isBinary),
+      drain: (ws) => ws.getUserData().conn.clientDrained(),
+      ping: (ws, msg) => ws.getUserData().conn.clientPing(msg),
+      pong: (ws, msg) => ws.getUserData().conn.clientPong(msg),
+      close: (ws, code, msg) => ws.getUserData().conn.clientClosed(code, msg),
     });
     this.#app.any('/*', (res, req) => this.#onRequest(res, req));
   }
@@ -127,6 +130,11 @@ export class HttpListener {
         }
       });
     });
+  }
+
+  /** uWS's native fan-out: every socket of this worker subscribed to `topic` gets the message. */
+  publish(topic: string, data: Uint8Array, binary: boolean): void {
+    this.#app.publish(topic, data, binary, false);
   }
 
   /** Stops accepting; open connections stay until their exchanges finish. */
@@ -199,6 +207,11 @@ export class HttpListener {
       if (mode !== null) return this.#fail(ctx, new GrpcWebSink(sink, mode, []), 'WICKET_ERR_ROUTE_NOT_FOUND');
       return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
     }
+    if (route.pubsub !== null) {
+      if (upgrade !== null) return this.#startPubSub(ctx, sink, res, route, upgrade);
+      sink.extraHeaders = ['upgrade', 'websocket']; // RFC 9110 §15.5.22
+      return this.#fail(ctx, sink, 'WICKET_ERR_UPGRADE_REQUIRED');
+    }
     if (upgrade !== null && route.websocket !== null) return this.#startTunnel(ctx, sink, res, route, upgrade);
     if (route.proxy !== null && route.proxy.cluster.protocol === 'h2' && route.grpcWeb !== null) {
       const mode = grpcWebMode(ctx.header('content-type'));
@@ -223,6 +236,18 @@ export class HttpListener {
       fail: this.#failFn,
       done: this.#host.done,
       proxy: () => new WsTunnel(ctx, sink, res, hs, route.websocket!, route.proxy!, this.#phases).start(),
+    });
+  }
+
+  /** A pubsub route: topics from the request, the same onRequest phase, then the 101 at once (no upstream). */
+  #startPubSub(ctx: RequestContext, sink: UwsSink, res: HttpResponse, route: CompiledRoute, hs: Handshake): void {
+    const ps = route.pubsub!;
+    const topics = topicsAtConnect(ctx, ps.settings);
+    if (topics === null) return this.#fail(ctx, sink, 'WICKET_ERR_PUBSUB_BAD_TOPIC');
+    runPhases(ctx, sink, route, {
+      fail: this.#failFn,
+      done: this.#host.done,
+      proxy: () => new PubSubSocket(ctx, ps, topics, this.#host.done).upgrade(res, hs),
     });
   }
 

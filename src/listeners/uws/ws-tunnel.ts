@@ -20,6 +20,7 @@ import type { Target } from '../../upstream/cluster.js';
 import type { ProxyRoute } from '../../upstream/proxy.js';
 import { upstreamRequestHeaders } from '../../upstream/headers.js';
 import { WsUpstream, sendableCloseCode, type WsUpstreamEvents } from '../../upstream/websocket.js';
+import type { WsEndpoint, WsRef } from './ws-endpoint.js';
 
 export interface WsRoute {
   readonly settings: ResolvedWebSocket;
@@ -33,10 +34,6 @@ export interface Handshake {
   readonly context: us_socket_context_t;
 }
 
-/** uWS copies a userData object's own fields into its own: the tunnel goes in one field. */
-export interface TunnelRef {
-  readonly tunnel: WsTunnel;
-}
 
 /** What the tunnel needs from the listener: its error reply and its end-of-exchange report. */
 export type TunnelHooks = Pick<Phases, 'fail' | 'done'>;
@@ -62,7 +59,7 @@ export function closeAllTunnels(reason: string): void {
 
 const utf8 = (s: string): Buffer => Buffer.from(s);
 
-export class WsTunnel implements WsUpstreamEvents {
+export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   readonly #ctx: RequestContext;
   readonly #sink: ResponseSink;
   readonly #res: HttpResponse;
@@ -72,7 +69,7 @@ export class WsTunnel implements WsUpstreamEvents {
   readonly #hooks: TunnelHooks;
   #target: Target | null = null;
   #up: WsUpstream | null = null;
-  #client: WebSocket<TunnelRef> | null = null;
+  #client: WebSocket<WsRef> | null = null;
   /** Upstream messages that came after pause() but before the client side opened (ws may still emit a few). */
   #early: [Buffer, boolean][] | null = null;
   #counted = false;
@@ -152,7 +149,7 @@ export class WsTunnel implements WsUpstreamEvents {
       res.writeStatus('101 Switching Protocols');
       for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
       // An empty extensions header: uWS negotiates no deflate for this client.
-      res.upgrade<TunnelRef>({ tunnel: this }, hs.key, protocol, this.#ws.settings.compression ? hs.extensions : '', hs.context);
+      res.upgrade<WsRef>({ conn: this }, hs.key, protocol, this.#ws.settings.compression ? hs.extensions : '', hs.context);
     });
   }
 
@@ -214,7 +211,7 @@ export class WsTunnel implements WsUpstreamEvents {
 
   // --- client events (uWS behavior handlers) ----------------------------------
 
-  clientOpened(ws: WebSocket<TunnelRef>): void {
+  clientOpened(ws: WebSocket<WsRef>): void {
     this.#client = ws;
     live.add(this);
     sweeper ??= setInterval(sweep, SWEEP_MS).unref();

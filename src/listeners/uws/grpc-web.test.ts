@@ -2,7 +2,8 @@
 // the trailers frame, CORS decisions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Base64Decoder, corsHeaders, decodeBase64Segments, grpcWebMode, trailerFrame } from './grpc-web.js';
+import type { ResponseSink } from '../../pipeline/context.js';
+import { Base64Decoder, GrpcWebSink, corsHeaders, decodeBase64Segments, grpcWebMode, trailerFrame } from './grpc-web.js';
 
 test('grpcWebMode: binary, text, with a +suffix; anything else is not gRPC-Web', () => {
   assert.deepEqual(grpcWebMode('application/grpc-web'), { contentType: 'application/grpc-web', upstreamType: 'application/grpc', text: false });
@@ -50,4 +51,18 @@ test('corsHeaders: only for allowed origins; preflight adds methods, headers, ma
   assert.equal(get('access-control-allow-headers'), 'content-type,x-grpc-web');
   assert.match(get('access-control-expose-headers')!, /grpc-status/);
   assert.ok(corsHeaders(['*'], 'https://any.example', undefined, false));
+});
+
+test('GrpcWebSink: a trailers-only answer becomes the trailer frame; an answer without grpc-status is UNKNOWN', () => {
+  const run = (headers: string[], trailers: string[] | null): string => {
+    const out: Buffer[] = [];
+    const sink = { aborted: false, started: false, extraHeaders: null, start() {}, write: (c: Buffer) => (out.push(c), true), end() {}, reply() {}, abort() {}, setListener() {} } as unknown as ResponseSink;
+    const w = new GrpcWebSink(sink, grpcWebMode('application/grpc-web')!, []);
+    w.start(200, headers, null, -1, false);
+    w.end(trailers);
+    return Buffer.concat(out).subarray(5).toString();
+  };
+  assert.equal(run(['grpc-status', '5', 'grpc-message', 'gone'], null), 'grpc-status:5\r\ngrpc-message:gone\r\n');
+  assert.equal(run([], ['grpc-status', '0']), 'grpc-status:0\r\n');
+  assert.match(run(['content-type', 'text/html'], null), /^grpc-status:2\r\n/);
 });

@@ -131,7 +131,8 @@ export class GrpcWebSink implements ResponseSink {
 
   end(trailers?: readonly string[] | null): void {
     const t = trailers !== undefined && trailers !== null && trailers.length > 0 ? trailers : this.#headerTrailers;
-    const frame = trailerFrame(t.length > 0 ? t : ['grpc-status', '0']);
+    // An answer with no grpc-status anywhere is not a gRPC answer: UNKNOWN, as a gRPC client would say.
+    const frame = trailerFrame(t.length > 0 ? t : ['grpc-status', '2', 'grpc-message', 'upstream%20sent%20no%20grpc-status']);
     if (this.#mode.text) this.#writeText(frame);
     else this.#out.write(frame);
     this.#out.end(null);

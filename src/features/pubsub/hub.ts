@@ -130,30 +130,27 @@ export class PubSubHub {
 
   unsubscribe(s: Subscriber, topic: string): boolean {
     if (!s.topics.delete(topic)) return false;
+    if (!s.skipping) s.socket.leave(topic);
+    this.#forget(s, topic);
+    return true;
+  }
+
+  /** A subscriber off a topic's books (its native subscription is the caller's business). */
+  #forget(s: Subscriber, topic: string): void {
     const t = this.#topics.get(topic)!;
     t.subs.delete(s);
     const n = t.routes.get(s.group)! - 1;
     if (n === 0) t.routes.delete(s.group);
     else t.routes.set(s.group, n);
     if (s.skipping) t.skipping--;
-    else s.socket.leave(topic);
     if (t.subs.size === 0) this.#topics.delete(topic);
-    return true;
   }
 
   /** The connection closed: forget it (uWS already dropped its native subscriptions). */
   detach(s: Subscriber): void {
     if (!this.#subs.delete(s)) return;
     s.group.subs.delete(s);
-    for (const topic of s.topics) {
-      const t = this.#topics.get(topic)!;
-      t.subs.delete(s);
-      const n = t.routes.get(s.group)! - 1;
-      if (n === 0) t.routes.delete(s.group);
-      else t.routes.set(s.group, n);
-      if (s.skipping) t.skipping--;
-      if (t.subs.size === 0) this.#topics.delete(topic);
-    }
+    for (const topic of s.topics) this.#forget(s, topic);
     s.topics.clear();
   }
 

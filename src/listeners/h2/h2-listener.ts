@@ -17,8 +17,7 @@ import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
 import { grpcFail, isGrpc } from '../../pipeline/grpc.js';
 import { runPhases, type Phases } from '../../pipeline/phases.js';
 import { hostnameOf, normalizePath } from '../../routing/normalize.js';
-import { H2Call } from '../../upstream/h2/h2-call.js';
-import { ProxyCall } from '../../upstream/proxy.js';
+import { startProxy } from '../../upstream/start-proxy.js';
 import type { ListenerHost } from '../uws/http-listener.js';
 import { H2Sink, resetByGateway } from './sink.js';
 import { StreamBody } from './stream-body.js';
@@ -161,11 +160,7 @@ export class H2Listener {
   readonly #phases: Phases = {
     fail: (ctx, sink, code) => this.#failFn(ctx, sink, code),
     done: (ctx) => this.#host.done(ctx),
-    proxy: (ctx, sink, route) => {
-      const p = route.proxy!;
-      if (p.cluster.protocol === 'h2') new H2Call(ctx, sink, this.#host.done, this.#failFn).start(p);
-      else new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(p, 'http');
-    },
+    proxy: (ctx, sink, route) => startProxy(ctx, sink, route.proxy!, this.#host.done, this.#failFn),
   };
 
   /** The gateway's own error: JSON, or for a gRPC request a trailers-only gRPC status. */

@@ -7,7 +7,6 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_sock
 import { RequestContext, type ResponseSink } from '../../pipeline/context.js';
 import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
 import type { RouteTable } from '../../worker/route-table.js';
-import { ProxyCall } from '../../upstream/proxy.js';
 import { hostnameOf, normalizePath } from '../../routing/normalize.js';
 import { UwsSink } from './sink.js';
 import { UwsBody } from './body.js';
@@ -19,7 +18,7 @@ import { PubSubSocket } from './pubsub-socket.js';
 import { topicsAtConnect } from '../../features/pubsub/topics.js';
 import { runPhases, type Phases } from '../../pipeline/phases.js';
 import { grpcFail, isGrpc } from '../../pipeline/grpc.js';
-import { H2Call } from '../../upstream/h2/h2-call.js';
+import { startProxy } from '../../upstream/start-proxy.js';
 import { Base64Decoder, GrpcWebSink, corsHeaders, grpcWebMode, type GrpcWebMode } from './grpc-web.js';
 import { pipeline } from 'node:stream';
 
@@ -254,11 +253,7 @@ export class HttpListener {
   readonly #phases: Phases = {
     fail: (ctx, sink, code) => this.#failFn(ctx, sink, code),
     done: (ctx) => this.#host.done(ctx),
-    proxy: (ctx, sink, route) => {
-      const p = route.proxy!;
-      if (p.cluster.protocol === 'h2') new H2Call(ctx, sink, this.#host.done, this.#failFn).start(p);
-      else new ProxyCall(ctx, sink, this.#host.done, this.#failFn).start(p, 'http');
-    },
+    proxy: (ctx, sink, route) => startProxy(ctx, sink, route.proxy!, this.#host.done, this.#failFn),
   };
 
   /** gRPC-Web: translated to gRPC for the route's HTTP/2 upstream (grpc-web.ts). */

@@ -179,7 +179,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     c.cork(() => {
       r = c.send(data, binary, true);
     });
-    if (r === 2) return this.goAway(1013, 'client not keeping up', true);
+    if (r === 2) return this.goAway(1013, 'client not keeping up');
     if (!this.#upPaused && c.getBufferedAmount() > this.#ws.settings.maxBufferedBytes) {
       this.#upPaused = true;
       this.#up!.pause();
@@ -227,11 +227,11 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   clientMessage(msg: ArrayBuffer, binary: boolean): void {
     const s = this.#ws.settings;
     this.#last = Date.now();
-    if (msg.byteLength > s.maxMessageBytes) return this.goAway(1009, 'message too big', false, 1001);
+    if (msg.byteLength > s.maxMessageBytes) return this.goAway(1009, 'message too big', 1001);
     const up = this.#up!;
     // Still more than the limit unsent from before: the client is ahead and
     // uWS cannot pause it. (So at most limit + one message is ever held.)
-    if (up.pendingBytes > s.maxBufferedBytes) return this.goAway(1013, 'upstream not keeping up', false, 1001);
+    if (up.pendingBytes > s.maxBufferedBytes) return this.goAway(1013, 'upstream not keeping up', 1001);
     // uWS reuses the ArrayBuffer after this callback: copy.
     up.send(Buffer.from(new Uint8Array(msg)), binary);
   }
@@ -274,12 +274,8 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     if (idle > 0 && now - this.#last >= idle) this.goAway(1001, 'idle timeout');
   }
 
-  /**
-   * Ends both sides: the client with `code`; the upstream with `upCode`
-   * (default the same). `fromUpstream`: the upstream caused it.
-   */
-  goAway(code: number, reason: string, fromUpstream = false, upCode = code): void {
-    void fromUpstream;
+  /** Ends both sides: the client with `code`, the upstream with `upCode` (default the same). */
+  goAway(code: number, reason: string, upCode = code): void {
     if (!this.#upGone) {
       this.#upGone = true;
       this.#up?.close(upCode, utf8(reason));

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { startGateway, workerPids, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
+import { rssBytes } from './helpers/rss.js';
 
 /** A self-signed certificate for 127.0.0.1 (openssl from Debian). */
 function selfSigned(): { cert: string; key: string } {
@@ -53,9 +54,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ status: 
   });
 }
 
-function rssOf(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-}
+const rssOf = (pid: number): number => rssBytes(pid) ?? 0;
 
 describe('HTTP/2 listeners (2 workers)', { timeout: 120_000 }, () => {
   let up: Upstream;

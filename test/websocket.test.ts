@@ -9,11 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { startGateway, workerPids, type Gateway } from './helpers/gateway.js';
 import { sleep, until } from './helpers/wait.js';
+import { rssBytes } from './helpers/rss.js';
 
 interface WsUpstream {
   readonly port: number;
@@ -158,11 +158,7 @@ const closed = (ws: WebSocket): Promise<{ code: number; reason: string }> =>
     ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }));
   });
 
-/** VmRSS of a process in bytes. */
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
-}
+const rss = (pid: number): number => rssBytes(pid) ?? 0;
 
 /** A raw client: handshake, then `frame` bytes; resolves with what came back before the socket closed. */
 function rawFrames(port: number, path: string, frame: Buffer): Promise<Buffer> {

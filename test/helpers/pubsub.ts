@@ -1,6 +1,7 @@
 // Fan-out test clients: `ws` subscribers that keep every message and their
 // close, the admin publish call, and GET /pubsub. Every wait is bounded.
 import { WebSocket, type RawData } from 'ws';
+import type { HubStats } from '../../src/features/pubsub/hub.js';
 import type { Gateway } from './gateway.js';
 import { until } from './wait.js';
 
@@ -54,18 +55,8 @@ export async function publishOk(adminPort: number, topic: string, body: string |
   return (await r.json()) as { via: string };
 }
 
-export interface WorkerView {
-  pid: number;
-  subscribers: number;
-  topics: number;
-  skipping: number;
-  published: number;
-  deliveries: number;
-  skipped: number;
-  dropped: number;
-  maxBuffered: number;
-  routes: Record<string, number>;
-}
+/** One worker in GET /pubsub: the hub's stats and its pid. */
+export type WorkerView = HubStats & { pid: number };
 
 export async function pubsubView(gw: Gateway): Promise<{ broker: { type: string; url: string } | null; workers: WorkerView[] }> {
   const r = await fetch(`http://127.0.0.1:${gw.adminPort}/pubsub`, { headers: { authorization: `Bearer ${TOKEN}` } });

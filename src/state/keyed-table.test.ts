@@ -45,6 +45,17 @@ describe('KeyedTable', () => {
     assert.throws(() => new KeyedTable(new SharedArrayBuffer(4096), 0, 100, counters, () => 0), RangeError);
   });
 
+
+  test('a key given as prefix + suffix is the joined key (the admin API reads it joined)', () => {
+    for (const [p, s] of [['l1\u001f', '10.0.0.1'], ['', 'x'], ['abc', ''], ['route/limit\u001f', '2001:db8::/56']] as const) {
+      assert.deepEqual(hashKey(p, s), hashKey(p + s));
+    }
+    const { t } = table(() => 100);
+    t.update('rl\u001f', 30, inc, '10.0.0.1');
+    t.update('rl\u001f10.0.0', 30, inc, '.1');
+    assert.equal(t.get('rl\u001f10.0.0.1'), 2n);
+    assert.equal(t.copies('rl\u001f10.0.0.1'), 1);
+  });
   test('a full probe window returns undefined and counts tableFull', () => {
     const { t, counters } = table(() => 0);
     const keys = colliding(MAX_PROBE + 1);

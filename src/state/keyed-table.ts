@@ -32,11 +32,30 @@ export const MAX_PROBE = 64;
 const BUSY_STEAL_MS = 200;
 
 /** Two independent 32-bit hashes of a string (FNV-1a and a murmur3-style mix). */
-export function hashKey(key: string): [number, number] {
+export function hashKey(key: string, suffix = ''): [number, number] {
+  hashInto(key, suffix);
+  return [hashH, hashTag];
+}
+
+// Results of hashInto: module fields, so the hot path allocates no pair.
+let hashH = 0;
+let hashTag = 0;
+
+/**
+ * The hashes of `key + suffix` without building that string: a concatenation
+ * is a cons string that charCodeAt would flatten (a copy) on every request.
+ */
+function hashInto(key: string, suffix: string): void {
   let a = 0x811c9dc5;
-  let b = 0x9747b28c ^ key.length;
+  let b = 0x9747b28c ^ (key.length + suffix.length);
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+    b ^= b >>> 13;
+  }
+  for (let i = 0; i < suffix.length; i++) {
+    const c = suffix.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 13;
@@ -45,7 +64,8 @@ export function hashKey(key: string): [number, number] {
   b ^= b >>> 13;
   let tag = b | 0;
   if (tag === 0 || tag === TAG_BUSY || tag === TAG_DEAD) tag = 1;
-  return [a >>> 0, tag];
+  hashH = a >>> 0;
+  hashTag = tag;
 }
 
 export class KeyedTable {
@@ -70,10 +90,13 @@ export class KeyedTable {
   /**
    * Applies `fn` to the key's value (0n for a new key) with CAS until it
    * sticks; `fn` may run more than once and must be pure. Returns the value
-   * stored, or undefined when the table has no room for this key.
+   * stored, or undefined when the table has no room for this key. The key is
+   * `key + suffix` (the hot path passes a fixed prefix and a per-request part).
    */
-  update(key: string, ttlSec: number, fn: (old: bigint) => bigint): bigint | undefined {
-    const [h, tag] = hashKey(key);
+  update(key: string, ttlSec: number, fn: (old: bigint) => bigint, suffix = ''): bigint | undefined {
+    hashInto(key, suffix);
+    const h = hashH;
+    const tag = hashTag;
     const w = this.#w;
     const v = this.#v;
     for (;;) {

@@ -18,7 +18,8 @@ export interface GlobalTier {
   refund(spec: GlobalSpec, key: string, cost: number): Promise<void>;
 }
 
-type LocalSpec = LimitSpec & { id: string };
+/** `prefix`: the table key's fixed part (`id` + separator); the request's key follows it. */
+type LocalSpec = LimitSpec & { id: string; prefix: string };
 type GlobalSpec = Omit<LimitSpec, 'algorithm'> & { id: string; algorithm: ResolvedLimit['algorithm'] };
 
 export interface RateLimitEnv {
@@ -66,8 +67,9 @@ class CompiledLimit {
     this.spec = spec;
     const share = Math.max(1, Math.floor(spec.limit * spec.localShare));
     const algorithm = localAlgorithm(spec.algorithm);
-    this.local = algorithm === spec.algorithm ? (spec as LocalSpec) : { ...spec, algorithm };
-    this.fallback = { ...spec, algorithm, id: `${spec.id}#local`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
+    this.local = { ...spec, algorithm, prefix: `${spec.id}${SEP}` };
+    const fallbackId = `${spec.id}#local`;
+    this.fallback = { ...spec, algorithm, id: fallbackId, prefix: `${fallbackId}${SEP}`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
     this.ttl = ttlSeconds(this.local);
     this.fallbackTtl = ttlSeconds(this.fallback);
     this.exemptIps = blockList(spec.exempt.ips);
@@ -179,7 +181,7 @@ export class RouteRateLimit {
       if (l.spec.tier === 'local' || (fellBack & (1 << i)) !== 0) {
         const spec = l.spec.tier === 'local' ? l.local : l.fallback;
         const now = Date.now();
-        this.#env.store.table.update(`${spec.id}${SEP}${key}`, l.spec.tier === 'local' ? l.ttl : l.fallbackTtl, (old) => refund(spec, old, now, cost));
+        this.#env.store.table.update(spec.prefix, l.spec.tier === 'local' ? l.ttl : l.fallbackTtl, (old) => refund(spec, old, now, cost), key);
       } else this.#env.global?.refund(l.spec, key, cost).catch(() => {});
     }
   }
@@ -192,13 +194,13 @@ export class RouteRateLimit {
   }
 
   /** One CAS on the key's shared-memory cell; a full table admits (and is counted and logged). */
-  #local(spec: LimitSpec & { id: string }, ttl: number, key: string, cost: number): Decision {
+  #local(spec: LocalSpec, ttl: number, key: string, cost: number): Decision {
     const v = this.#verdict;
     // The CAS callback is one bound function fed through fields: no closure per request.
     this.#takeSpec = spec;
     this.#takeNow = Date.now();
     this.#takeCost = cost;
-    const stored = this.#env.store.table.update(`${spec.id}${SEP}${key}`, ttl, this.#takeFn);
+    const stored = this.#env.store.table.update(spec.prefix, ttl, this.#takeFn, key);
     if (stored === undefined) return { allowed: true, remaining: spec.limit, resetMs: 0, retryAfterMs: 0 };
     return { allowed: v.allowed, remaining: v.remaining, resetMs: v.resetMs, retryAfterMs: v.retryAfterMs };
   }

@@ -1,16 +1,16 @@
-// ResponseSink over node:http2's compatibility response, which is also
-// node:http's ServerResponse for the HTTP/1.1 fallback of the TLS listener.
-// Headers are held until the first body byte or the end: a response that
-// ends with nothing written goes out as one HEADERS frame with END_STREAM,
-// which is what gRPC calls a trailers-only response.
+// ResponseSinks of the node:http2 listener. HTTP/2 streams are answered on
+// the core stream API (no compatibility request/response objects per
+// request: they cost a fifth of a gRPC call's CPU); the HTTP/1.1 fallback of
+// the TLS port answers on node:http's ServerResponse. Headers are held until
+// the first body byte or the end: an HTTP/2 response that ends with nothing
+// written goes out as one HEADERS frame with END_STREAM, which is what gRPC
+// calls a trailers-only response.
 import type { ServerResponse } from 'node:http';
-import { constants, type Http2ServerResponse } from 'node:http2';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
 
 /** Never sent on HTTP/2 (node throws on them) and meaningless on a fresh HTTP/1.1 response. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
-
-type Res = Http2ServerResponse | ServerResponse;
 
 /** Streams the gateway itself reset: not counted as the client's resets (rapid-reset accounting). */
 export const resetByGateway = new WeakSet<object>();
@@ -28,111 +28,205 @@ export function headerObject(flat: readonly (Buffer | string)[] | null, skip: Ui
   }
 }
 
-export class H2Sink implements ResponseSink {
+/** What a sink tells its listener about the stream's end (rapid-reset accounting). */
+export interface StreamWatch {
+  closed(stream: ServerHttp2Stream): void;
+}
+
+const ignore = (): void => {};
+
+/** Status, headers and what start() said about the body: shared by both sinks. */
+abstract class HeldHead {
   aborted = false;
   started = false;
   extraHeaders: readonly string[] | null = null;
   /** HEAD request: status and headers only. */
   head = false;
-  readonly #res: Res;
-  readonly #h2: boolean;
-  #listener: SinkListener | null = null;
-  #status = 0;
-  #headers: readonly (Buffer | string)[] | null = null;
-  #skip: Uint8Array | null = null;
-  #cl = -1;
-  #noBody = false;
-  #headWritten = false;
-  #done = false;
-
-  constructor(res: Res, h2: boolean) {
-    this.#res = res;
-    this.#h2 = h2;
-    res.on('drain', () => this.#listener?.onSinkDrain());
-    res.on('close', () => {
-      if (this.#done) return;
-      this.aborted = true;
-      this.#listener?.onSinkAbort();
-    });
-  }
+  protected listener: SinkListener | null = null;
+  protected status = 0;
+  protected headers: readonly (Buffer | string)[] | null = null;
+  protected skip: Uint8Array | null = null;
+  protected cl = -1;
+  protected noBody = false;
+  protected headWritten = false;
+  protected done = false;
 
   setListener(l: SinkListener | null): void {
-    this.#listener = l;
+    this.listener = l;
   }
 
   start(status: number, headers: readonly (Buffer | string)[] | null, skip: Uint8Array | null, cl: number, noBody: boolean): void {
     this.started = true;
-    this.#status = status;
-    this.#headers = headers;
-    this.#skip = skip;
-    this.#cl = cl;
-    this.#noBody = noBody || this.head;
+    this.status = status;
+    this.headers = headers;
+    this.skip = skip;
+    this.cl = cl;
+    this.noBody = noBody || this.head;
+  }
+
+  protected headerBlock(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
+    headerObject(this.extraHeaders, null, h as Record<string, string | string[]>);
+    headerObject(this.headers, this.skip, h as Record<string, string | string[]>);
+    if (this.cl >= 0 && !(this.status === 204 || this.status === 304)) h['content-length'] = String(this.cl);
+    return h;
+  }
+}
+
+/** An HTTP/2 stream, answered with respond / write / end / sendTrailers. */
+export class H2Sink extends HeldHead implements ResponseSink {
+  readonly #stream: ServerHttp2Stream;
+  #trailers: OutgoingHttpHeaders | null = null;
+  #waitingDrain = false;
+
+  constructor(stream: ServerHttp2Stream, watch: StreamWatch) {
+    super();
+    this.#stream = stream;
+    // Stream errors (a client reset, a session torn down) show as 'close'; unhandled they would kill the worker.
+    stream.on('error', ignore);
+    stream.on('close', () => {
+      watch.closed(stream);
+      if (this.done) return;
+      this.aborted = true;
+      this.listener?.onSinkAbort();
+    });
   }
 
   write(chunk: Buffer): boolean {
-    if (this.aborted || this.#done) return true;
-    if (!this.#headWritten) this.#writeHead(false);
-    if (this.#noBody) return true;
-    return (this.#res as ServerResponse).write(chunk);
+    if (this.aborted || this.done) return true;
+    if (this.noBody) {
+      if (!this.headWritten) this.#respond(true);
+      return true;
+    }
+    if (!this.headWritten && !this.#respond(false)) return true;
+    const ok = this.#stream.write(chunk);
+    if (!ok && !this.#waitingDrain) {
+      this.#waitingDrain = true;
+      this.#stream.once('drain', this.#onDrain);
+    }
+    return ok;
   }
 
   end(trailers?: readonly string[] | null): void {
-    if (this.aborted || this.#done) return;
-    this.#done = true;
-    const res = this.#res;
-    if (!this.#headWritten) {
-      if (this.#h2 && (trailers === undefined || trailers === null || trailers.length === 0)) {
-        // Nothing was written: one HEADERS frame that ends the stream.
-        this.#headWritten = true;
-        (res as Http2ServerResponse).stream.respond(this.#headerBlock(), { endStream: true });
-        return;
-      }
-      this.#writeHead(false);
+    if (this.aborted || this.done) return;
+    this.done = true;
+    const hasTrailers = trailers !== undefined && trailers !== null && trailers.length > 0;
+    if (this.noBody || (!this.headWritten && !hasTrailers)) {
+      // Nothing was written: one HEADERS frame that ends the stream.
+      if (!this.headWritten) this.#respond(true);
+      return;
     }
-    if (trailers !== undefined && trailers !== null && trailers.length > 0 && this.#h2) {
+    if (!this.headWritten && !this.#respond(false)) return;
+    if (hasTrailers) {
       const t: Record<string, string | string[]> = {};
       headerObject(trailers, null, t);
-      (res as Http2ServerResponse).addTrailers(t);
+      this.#trailers = t;
     }
-    (res as ServerResponse).end();
+    this.#stream.end();
   }
 
-  reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
-    if (this.aborted || this.#done) return;
-    this.started = true;
-    this.start(status, headers, null, Buffer.byteLength(body), status === 204 || status === 304);
-    if (close && !this.#h2) (this.#res as ServerResponse).shouldKeepAlive = false;
-    if (this.#noBody || Buffer.byteLength(body) === 0) return this.end();
-    this.#writeHead(false);
-    this.#done = true;
-    (this.#res as ServerResponse).end(body);
+  reply(status: number, headers: readonly string[], body: string | Buffer, _close: boolean): void {
+    if (this.aborted || this.done) return;
+    const length = Buffer.byteLength(body);
+    this.start(status, headers, null, length, status === 204 || status === 304);
+    this.done = true;
+    if (this.noBody || length === 0) {
+      this.#respond(true);
+      return;
+    }
+    const s = this.#stream;
+    if (s.destroyed) return;
+    this.headWritten = true;
+    s.respond(this.headerBlock({ ':status': status }));
+    s.end(body);
   }
 
   abort(): void {
-    if (this.aborted || this.#done) return;
-    this.#done = true;
+    if (this.aborted || this.done) return;
+    this.done = true;
     this.aborted = true;
-    if (this.#h2) {
-      const stream = (this.#res as Http2ServerResponse).stream;
-      resetByGateway.add(stream);
-      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    resetByGateway.add(this.#stream);
+    this.#stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  }
+
+  /**
+   * HEADERS, ending the stream or not. A response with a body always waits
+   * for trailers (gRPC's come at the end; none is an empty END_STREAM DATA
+   * frame), as node's compatibility layer does. False when the stream is gone.
+   */
+  #respond(endStream: boolean): boolean {
+    this.headWritten = true;
+    const s = this.#stream;
+    if (s.destroyed) return false;
+    const block = this.headerBlock({ ':status': this.status });
+    if (endStream) s.respond(block, { endStream: true });
+    else {
+      s.respond(block, { waitForTrailers: true });
+      s.once('wantTrailers', this.#onWantTrailers);
     }
-    else (this.#res as ServerResponse).destroy();
+    return true;
   }
 
-  #headerBlock(): Record<string, string | string[]> {
-    const h: Record<string, string | string[]> = { ':status': String(this.#status) };
-    headerObject(this.extraHeaders, null, h);
-    headerObject(this.#headers, this.#skip, h);
-    if (this.#cl >= 0 && !(this.#status === 204 || this.#status === 304)) h['content-length'] = String(this.#cl);
-    return h;
+  readonly #onWantTrailers = (): void => {
+    const s = this.#stream;
+    if (!s.destroyed) s.sendTrailers(this.#trailers ?? {});
+  };
+
+  readonly #onDrain = (): void => {
+    this.#waitingDrain = false;
+    this.listener?.onSinkDrain();
+  };
+}
+
+/** The HTTP/1.1 fallback of the TLS listener (ALPN http/1.1), on node:http's ServerResponse. */
+export class Http1Sink extends HeldHead implements ResponseSink {
+  readonly #res: ServerResponse;
+
+  constructor(res: ServerResponse) {
+    super();
+    this.#res = res;
+    res.on('drain', () => this.listener?.onSinkDrain());
+    res.on('close', () => {
+      if (this.done) return;
+      this.aborted = true;
+      this.listener?.onSinkAbort();
+    });
   }
 
-  #writeHead(_end: boolean): void {
-    this.#headWritten = true;
-    const block = this.#headerBlock();
-    const status = this.#status;
-    delete block[':status'];
-    this.#res.writeHead(status, block);
+  write(chunk: Buffer): boolean {
+    if (this.aborted || this.done) return true;
+    if (!this.headWritten) this.#writeHead();
+    if (this.noBody) return true;
+    return this.#res.write(chunk);
+  }
+
+  /** HTTP/1.1 responses carry no trailers here: they are dropped. */
+  end(_trailers?: readonly string[] | null): void {
+    if (this.aborted || this.done) return;
+    this.done = true;
+    if (!this.headWritten) this.#writeHead();
+    this.#res.end();
+  }
+
+  reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
+    if (this.aborted || this.done) return;
+    const length = Buffer.byteLength(body);
+    this.start(status, headers, null, length, status === 204 || status === 304);
+    if (close) this.#res.shouldKeepAlive = false;
+    if (this.noBody || length === 0) return this.end();
+    this.#writeHead();
+    this.done = true;
+    this.#res.end(body);
+  }
+
+  abort(): void {
+    if (this.aborted || this.done) return;
+    this.done = true;
+    this.aborted = true;
+    this.#res.destroy();
+  }
+
+  #writeHead(): void {
+    this.headWritten = true;
+    this.#res.writeHead(this.status, this.headerBlock({}));
   }
 }

@@ -84,7 +84,7 @@ describe('parseConfig: valid configs', () => {
       http2MaxConcurrentStreams: 100,
       http2MaxResets: 200,
     });
-    assert.deepEqual(cfg.supervisor, { drainTimeoutMs: 30_000, restartBackoffMs: 100, restartBackoffMaxMs: 10_000 });
+    assert.deepEqual(cfg.supervisor, { drainTimeoutMs: 30_000, restartBackoffMs: 100, restartBackoffMaxMs: 10_000, workerSemiSpaceMiB: 64 });
     assert.deepEqual(cfg.upstreams.api, {
       name: 'api',
       balancer: 'round-robin',

@@ -182,7 +182,7 @@ export interface ResolvedConfig {
     http2MaxConcurrentStreams: number;
     http2MaxResets: number;
   };
-  supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number };
+  supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number; workerSemiSpaceMiB: number };
   state: { name: string; targets: number; upstreams: number; tableCells: number };
   rateLimit: {
     trustedProxies: string[];
@@ -344,6 +344,7 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       drainTimeoutMs: cfg.supervisor?.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs,
       restartBackoffMs: cfg.supervisor?.restartBackoffMs ?? DEFAULTS.restartBackoffMs,
       restartBackoffMaxMs: cfg.supervisor?.restartBackoffMaxMs ?? DEFAULTS.restartBackoffMaxMs,
+      workerSemiSpaceMiB: cfg.supervisor?.workerSemiSpaceMiB ?? DEFAULTS.workerSemiSpaceMiB,
     },
     state: {
       name: cfg.state?.name ?? `port-${env.httpPort ?? cfg.listen.http.port}`,

@@ -74,6 +74,14 @@ export const Supervisor = Type.Object(
     drainTimeoutMs: Type.Optional(Ms('How long SIGTERM/rolling restart waits for in-flight requests')),
     restartBackoffMs: Type.Optional(Ms('First delay before restarting a dead worker (doubles, capped)')),
     restartBackoffMaxMs: Type.Optional(Ms('Cap on the restart delay')),
+    workerSemiSpaceMiB: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 256,
+        description:
+          "Each worker's V8 young-generation semi-space cap (--max-semi-space-size, default 64; node's own is 16). A proxy's in-flight exchanges survive scavenges: fewer, larger scavenges cost less CPU, at the price of up to 3x this much memory per worker under load",
+      }),
+    ),
   },
   strict,
 );
@@ -444,6 +452,7 @@ export const DEFAULTS = {
   pubsubChannelPrefix: 'wicket.pubsub.',
   pubsubMaxMessageBytes: 1024 * 1024,
   drainTimeoutMs: 30_000,
+  workerSemiSpaceMiB: 64,
   restartBackoffMs: 100,
   restartBackoffMaxMs: 10_000,
   connections: 128,

@@ -305,6 +305,8 @@ export class Supervisor {
       // that we answer 431 rather than uWS dropping the connection.
       UWS_HTTP_MAX_HEADERS_SIZE: String(Math.max(65536, config.limits.maxHeaderBytes * 4)),
     };
+    // Per fork: a reload may have changed it (workers then roll).
+    cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-semi-space-size=${config.supervisor.workerSemiSpaceMiB}`] });
     const w = cluster.fork(env);
     slot.worker = w;
     slot.ready = false;
@@ -524,10 +526,11 @@ export class Supervisor {
   }
 }
 
-/** Workers read listen, limits and log once at start: changing them means new workers. */
+/** Workers read listen, limits, log and their heap flags once at start: changing them means new workers. */
 function needsRestart(a: ResolvedConfig, b: ResolvedConfig): boolean {
   return (
     a.workers !== b.workers ||
+    a.supervisor.workerSemiSpaceMiB !== b.supervisor.workerSemiSpaceMiB ||
     !isDeepStrictEqual(a.listen, b.listen) ||
     !isDeepStrictEqual(a.limits, b.limits) ||
     !isDeepStrictEqual(a.log, b.log)

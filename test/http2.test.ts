@@ -79,6 +79,14 @@ describe('HTTP/2 listeners (2 workers)', { timeout: 120_000 }, () => {
         }, 300);
         return;
       }
+      if (req.url === '/twice') {
+        // Fields HTTP/1.1 lets an upstream repeat but node:http2 refuses to send twice.
+        res.setHeader('content-type', ['text/plain', 'text/html']);
+        res.setHeader('etag', ['"a"', '"b"']);
+        res.setHeader('x-many', ['1', '2']);
+        res.end('twice');
+        return;
+      }
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -139,6 +147,24 @@ routes:
     } finally {
       s.close();
     }
+  });
+
+  test('an HTTP/1.1 upstream repeating a single-value field: the first value goes out, other repeats stay, the worker lives', async () => {
+    const before = workerPids(gw).sort();
+    const s = http2.connect(`http://127.0.0.1:${gw.h2cPort}`);
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = await h2request(s, { ':path': '/twice' });
+        assert.equal(r.status, 200);
+        assert.equal(r.headers['content-type'], 'text/plain');
+        assert.equal(r.headers.etag, '"a"');
+        assert.equal(r.headers['x-many'], '1, 2', 'a list field keeps every value');
+        assert.equal(r.body.toString(), 'twice');
+      }
+    } finally {
+      s.close();
+    }
+    assert.deepEqual(workerPids(gw).sort(), before, 'no worker died');
   });
 
   test('limits: SETTINGS carry max concurrent streams and header list size; an oversized header list resets only its stream', async () => {

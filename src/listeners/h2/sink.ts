@@ -12,10 +12,23 @@ import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
 /** Never sent on HTTP/2 (node throws on them) and meaningless on a fresh HTTP/1.1 response. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
 
+/**
+ * Fields node:http2 refuses to send twice (its kSingleValueHeaders, less the
+ * pseudo-headers). An HTTP/1.1 upstream may repeat one (llhttp lets it);
+ * the first value is kept, so the client gets an answer rather than a reset.
+ */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
+  'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5', 'content-range', 'content-type',
+  'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after',
+  'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
+]);
+
 /** Streams the gateway itself reset: not counted as the client's resets (rapid-reset accounting). */
 export const resetByGateway = new WeakSet<object>();
 
-/** Flat [name, value, ...] (Buffers are latin1 bytes) to a header object; repeats become arrays. */
+/** Flat [name, value, ...] (Buffers are latin1 bytes) to a header object; repeats become arrays (single-value fields keep the first). */
 export function headerObject(flat: readonly (Buffer | string)[] | null, skip: Uint8Array | null, into: Record<string, string | string[]>): void {
   if (flat === null) return;
   for (let i = 0; i < flat.length; i += 2) {
@@ -24,7 +37,8 @@ export function headerObject(flat: readonly (Buffer | string)[] | null, skip: Ui
     if (CONNECTION_SPECIFIC.has(k) || k.charCodeAt(0) === 58 /* : */) continue;
     const v = typeof flat[i + 1] === 'string' ? (flat[i + 1] as string) : (flat[i + 1] as Buffer).toString('latin1');
     const prev = into[k];
-    into[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+    if (prev === undefined) into[k] = v;
+    else if (!SINGLE_VALUE.has(k)) into[k] = Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
 }
 
@@ -133,11 +147,8 @@ export class H2Sink extends HeldHead implements ResponseSink {
       this.#respond(true);
       return;
     }
-    const s = this.#stream;
-    if (s.destroyed) return;
-    this.headWritten = true;
-    s.respond(this.headerBlock({ ':status': status }));
-    s.end(body);
+    if (!this.#respond(false, false)) return;
+    this.#stream.end(body);
   }
 
   abort(): void {
@@ -149,26 +160,35 @@ export class H2Sink extends HeldHead implements ResponseSink {
   }
 
   /**
-   * HEADERS, ending the stream or not. A response with a body always waits
+   * HEADERS, ending the stream or not. A proxied response with a body waits
    * for trailers (gRPC's come at the end; none is an empty END_STREAM DATA
-   * frame), as node's compatibility layer does. False when the stream is gone.
+   * frame), as node's compatibility layer does. False when the stream is
+   * gone, or when node refused the headers (the stream is then reset: a
+   * throw here would be in an upstream event handler and end the worker).
    */
-  #respond(endStream: boolean): boolean {
+  #respond(endStream: boolean, trailers = true): boolean {
     this.headWritten = true;
     const s = this.#stream;
-    if (s.destroyed) return false;
-    const block = this.headerBlock({ ':status': this.status });
-    if (endStream) s.respond(block, { endStream: true });
-    else {
-      s.respond(block, { waitForTrailers: true });
-      s.once('wantTrailers', this.#onWantTrailers);
+    if (s.destroyed || s.closed) return false;
+    try {
+      const block = this.headerBlock({ ':status': this.status });
+      if (endStream) s.respond(block, { endStream: true });
+      else if (!trailers) s.respond(block);
+      else {
+        s.respond(block, { waitForTrailers: true });
+        s.once('wantTrailers', this.#onWantTrailers);
+      }
+      return true;
+    } catch {
+      this.done = false;
+      this.abort();
+      return false;
     }
-    return true;
   }
 
   readonly #onWantTrailers = (): void => {
     const s = this.#stream;
-    if (!s.destroyed) s.sendTrailers(this.#trailers ?? {});
+    if (!s.destroyed && !s.closed) s.sendTrailers(this.#trailers ?? {});
   };
 
   readonly #onDrain = (): void => {

@@ -27,7 +27,7 @@ before(async () => {
         // An exact sliding log in Redis, then a tighter local limit: what the second refuses, the first gives back.
         `  - name: gm\n    match: { path: "/gm/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: hourly, algorithm: sliding-log, limit: 100, windowMs: 3600000, key: [header:x-key], tier: global }, { name: tight, algorithm: fixed-window, limit: 2, windowMs: 3600000, key: [header:x-key] } ] }\n`;
   gw = await startGateway(
-    `${global}upstreams:\n  u: { targets: [{ url: "${up.url}" }] }\nroutes:\n  - name: m\n    match: { path: "/m/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: hourly, algorithm: gcra, limit: 1000, windowMs: 3600000, key: [header:x-key] }, { name: tight, algorithm: fixed-window, limit: 2, windowMs: 3600000, key: [header:x-key] } ] }\n  - name: l\n    match: { path: "/l/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: per-key, algorithm: fixed-window, limit: 3, windowMs: 600000, key: [header:x-key, route] } ] }\n${globalRoute}`,
+    `${global}upstreams:\n  u: { targets: [{ url: "${up.url}" }] }\nroutes:\n  - name: m\n    match: { path: "/m/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: hourly, algorithm: gcra, limit: 1000, windowMs: 3600000, key: [header:x-key] }, { name: tight, algorithm: fixed-window, limit: 2, windowMs: 3600000, key: [header:x-key] } ] }\n  - name: cnt\n    match: { path: "/cnt/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: five, algorithm: fixed-window, limit: 5, windowMs: 600000, key: [route] } ] }\n  - name: l\n    match: { path: "/l/*" }\n    upstream: u\n    rateLimit: { limits: [ { name: per-key, algorithm: fixed-window, limit: 3, windowMs: 600000, key: [header:x-key, route] } ] }\n${globalRoute}`,
     { workers: 2, adminToken: TOKEN },
   );
 });
@@ -90,6 +90,25 @@ test('the exact sliding log (global) holds one entry per admitted unit; refused 
   }
   assert.equal(raw?.[0], 'count');
   assert.equal(raw?.[1], '2', JSON.stringify(raw));
+});
+
+test('allowed/limited counts reach GET /metrics exactly, also across a rolling restart (a worker flushes its counts as it exits)', async () => {
+  assert.deepEqual(await statuses('/cnt/x', 'any', 8), [200, 200, 200, 200, 200, 429, 429, 429]);
+  // Right away: the workers hold the last second's counts; the old ones must hand them over on their way out.
+  gw.signal('SIGUSR2');
+  await gw.waitFor('rolling restart done', 30_000);
+  const metric = (text: string, name: string): number | undefined => {
+    const m = new RegExp(`^${name}\\{route="cnt",limit="five"\\} (\\d+)$`, 'm').exec(text);
+    return m === null ? undefined : Number(m[1]);
+  };
+  let text = '';
+  for (let i = 0; i < 30; i++) {
+    text = await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    if (metric(text, 'wicket_ratelimit_allowed_total') === 5 && metric(text, 'wicket_ratelimit_limited_total') === 3) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(metric(text, 'wicket_ratelimit_allowed_total'), 5);
+  assert.equal(metric(text, 'wicket_ratelimit_limited_total'), 3);
 });
 
 test('unknown route or limit: 404; missing parameters: 400; no token: 401', async () => {

@@ -390,6 +390,11 @@ describe('rate limiting end to end (2 workers)', { timeout: 180_000 }, () => {
       // burst 10, cost 3: 10 -> 7 -> 4 -> 1, then 3 > 1.
       assert.deepEqual([await r('/cost/x'), await r('/cost/x'), await r('/cost/x'), await r('/cost/x')], [[200, 7], [200, 4], [200, 1], [429, 1]]);
       const c = (n: string) => r('/cost-header/x', { 'x-cost': n });
+      // More than the burst can never pass: 429 without Retry-After, and nothing taken.
+      const never = await send(gw, '/cost-header/x', { 'x-cost': '11' });
+      assert.equal(never.status, 429);
+      assert.equal(one(never.headers, 'retry-after'), undefined, 'waiting would not help');
+      assert.equal((JSON.parse(never.body) as { error: { code: string } }).error.code, 'WICKET_ERR_RATE_LIMITED');
       assert.deepEqual(await c('4'), [200, 6]);
       assert.deepEqual(await c('4'), [200, 2]);
       assert.deepEqual(await c('4'), [429, 2]);

@@ -391,6 +391,27 @@ routes:
     assert.equal(errs.length, 2, JSON.stringify(errs));
   });
 
+  test('rate limits: a fixed cost above what the limit can ever admit is refused', () => {
+    const text = `listen: { http: { port: 8080 } }
+upstreams:
+  api: { targets: [{ url: "http://127.0.0.1:9000" }] }
+routes:
+  - name: r
+    match: { path: /x }
+    upstream: api
+    rateLimit:
+      limits:
+        - { name: a, limit: 10, windowMs: 1000, burst: 2, cost: 3 }
+        - { name: b, algorithm: fixed-window, limit: 5, windowMs: 1000, cost: 6 }
+        - { name: c, limit: 10, windowMs: 1000, cost: 10 }
+`;
+    const errs = errorsOf(text);
+    assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[0].cost').message, 'cost 3 is more than the burst (2): no request could ever pass');
+    assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[0].cost').line, lineOf(text, 'name: a'));
+    assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[1].cost').message, 'cost 6 is more than the limit (5): no request could ever pass');
+    assert.equal(errs.length, 2, JSON.stringify(errs));
+  });
+
   test('listeners need their own ports', () => {
     const text = BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 8080 }, h2c: { port: 8080 } }');
     const errs = errorsOf(text);

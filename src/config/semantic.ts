@@ -186,6 +186,11 @@ function checkRateLimit(rl: Obj, at: (string | number)[], haveRedis: boolean, is
       issues.push({ at: [...here, l.onRedisFailure !== undefined ? 'onRedisFailure' : 'localShare'], message: 'applies only to tier global' });
     }
     if (typeof l.costHeader === 'string' && l.cost !== undefined) issues.push({ at: [...here, 'cost'], message: 'give cost or costHeader, not both' });
+    // A request costing more than one go can ever admit would be refused forever.
+    const most = l.algorithm === undefined || l.algorithm === 'gcra' ? (typeof l.burst === 'number' ? l.burst : l.limit) : l.limit;
+    if (typeof l.cost === 'number' && typeof most === 'number' && l.cost > most) {
+      issues.push({ at: [...here, 'cost'], message: `cost ${l.cost} is more than the ${l.algorithm === undefined || l.algorithm === 'gcra' ? 'burst' : 'limit'} (${most}): no request could ever pass` });
+    }
     const ex = isObj(l.exempt) ? l.exempt : {};
     if (Array.isArray(ex.ips)) {
       ex.ips.forEach((a, j) => {

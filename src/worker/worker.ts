@@ -15,6 +15,7 @@ import type { FromWorker, ToWorker } from '../supervisor/messages.js';
 import { attachSegment } from '../state/segment.js';
 import { ShmStore } from '../state/shm-store.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
+import { flushPendingCounts } from '../features/rate-limit/feature.js';
 import { isDeepStrictEqual } from 'node:util';
 import { WorkerPubSub } from './pubsub.js';
 
@@ -172,6 +173,8 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   const exit = (): void => {
     if (exiting) return;
     exiting = true;
+    // Allowed/limited counts of the last second would otherwise be lost with this process.
+    flushPendingCounts();
     // Pools wait for their exchanges; a drain deadline does not.
     h2Sessions.closeAll();
     Promise.race([Promise.all([pools.closeAll(), redis?.close(), pubsub.close()]), new Promise((r) => setTimeout(r, 1000).unref())])

@@ -37,7 +37,7 @@ export function rateLimitEnv(config: ResolvedConfig, store: StateStore, global: 
 
 /** What the route does with the request: go on (with headers for the response) or answer. */
 export interface Outcome {
-  /** null: admitted. */
+  /** null: admitted. retryAfterSec 0: no Retry-After (waiting would not help). */
   reject: { status: 429 | 503; code: 'WICKET_ERR_RATE_LIMITED' | 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE'; retryAfterSec: number } | null;
   headers: string[];
 }
@@ -54,6 +54,8 @@ class CompiledLimit {
   readonly fallback: LocalSpec;
   readonly ttl: number;
   readonly fallbackTtl: number;
+  /** The most units one request can ever be admitted for (gcra: the burst; windows: the limit). */
+  readonly maxCost: number;
   readonly exemptIps: BlockList | null;
   readonly exemptConsumers: ReadonlySet<string>;
   readonly exemptHeaders: [string, string][];
@@ -70,6 +72,7 @@ class CompiledLimit {
     this.local = { ...spec, algorithm, prefix: `${spec.id}${SEP}` };
     const fallbackId = `${spec.id}#local`;
     this.fallback = { ...spec, algorithm, id: fallbackId, prefix: `${fallbackId}${SEP}`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
+    this.maxCost = spec.algorithm === 'gcra' ? spec.burst : spec.limit;
     this.ttl = ttlSeconds(this.local);
     this.fallbackTtl = ttlSeconds(this.fallback);
     this.exemptIps = blockList(spec.exempt.ips);
@@ -113,7 +116,9 @@ export class RouteRateLimit {
       const l = limits[i]!;
       ip ??= this.#clientIp(ctx);
       if (this.#exempt(l, ctx, ip)) continue;
-      const d = this.#local(l.local, l.ttl, this.#key(l, ctx, ip), this.#cost(l, ctx));
+      const cost = this.#cost(l, ctx);
+      if (cost > l.maxCost) return this.#never(ctx, ip, i, 0, l);
+      const d = this.#local(l.local, l.ttl, this.#key(l, ctx, ip), cost);
       this.#count(l, d.allowed);
       decisions.push(d);
       used.push(l.spec);
@@ -137,6 +142,7 @@ export class RouteRateLimit {
       if (this.#exempt(l, ctx, ip)) continue;
       const key = this.#key(l, ctx, ip);
       const cost = this.#cost(l, ctx);
+      if (cost > l.maxCost) return this.#never(ctx, ip, i, fellBack, l);
       let d: Decision;
       if (l.spec.tier === 'local') d = this.#local(l.local, l.ttl, key, cost);
       else {
@@ -186,6 +192,17 @@ export class RouteRateLimit {
     }
   }
 
+  /**
+   * A request whose cost is above what limit `i` can ever admit (a cost
+   * header larger than the burst): refused without taking anything and
+   * without Retry-After, since waiting would not help.
+   */
+  #never(ctx: RequestContext, ip: string, i: number, fellBack: number, l: CompiledLimit): Outcome {
+    this.#giveBack(ctx, ip, i, fellBack);
+    this.#count(l, false);
+    return { reject: { status: 429, code: 'WICKET_ERR_RATE_LIMITED', retryAfterSec: 0 }, headers: [] };
+  }
+
   #rejected(used: ResolvedLimit[], decisions: Decision[], d: Decision): Outcome {
     return {
       reject: { status: 429, code: 'WICKET_ERR_RATE_LIMITED', retryAfterSec: Math.max(1, Math.ceil(d.retryAfterMs / 1000)) },
@@ -217,6 +234,7 @@ export class RouteRateLimit {
       // Counted here, added to the shared cells once a second: a table update
       // per request would cost as much as the limit itself.
       l.flushing = true;
+      pending.set(l, this.#env.store);
       setTimeout(flushCounts, 1000, l, this.#env.store).unref();
     }
   }
@@ -273,7 +291,17 @@ function fieldLines(ctx: RequestContext, name: string): string | undefined {
   return out;
 }
 
+/** Limits with counts not yet in the shared cells (a worker flushes them as it exits). */
+const pending = new Map<CompiledLimit, StateStore>();
+
+/** Adds every count not yet flushed to the shared cells: called by a worker on its way out. */
+export function flushPendingCounts(): void {
+  for (const [l, store] of pending) flushCounts(l, store);
+}
+
 function flushCounts(l: CompiledLimit, store: StateStore): void {
+  pending.delete(l);
+  if (!l.flushing) return; // flushed already (the worker's exit came first)
   l.flushing = false;
   const a = l.allowed;
   const b = l.limited;

@@ -63,6 +63,7 @@ describe('HTTP/2 listeners (2 workers)', { timeout: 120_000 }, () => {
   let gw: Gateway;
   let tls: { cert: string; key: string };
   const rawResets: number[] = [];
+  let oddClosed = false;
 
   before(async () => {
     tls = selfSigned();
@@ -79,11 +80,20 @@ describe('HTTP/2 listeners (2 workers)', { timeout: 120_000 }, () => {
         }, 300);
         return;
       }
+      if (req.url === '/odd') {
+        // A status node:http2 cannot send (it takes 200-599 only), and a body that never ends.
+        oddClosed = false;
+        res.on('close', () => (oddClosed = true));
+        res.writeHead(999, { 'content-type': 'text/plain' });
+        res.write('x');
+        return;
+      }
       if (req.url === '/twice') {
         // Fields HTTP/1.1 lets an upstream repeat but node:http2 refuses to send twice.
         res.setHeader('content-type', ['text/plain', 'text/html']);
         res.setHeader('etag', ['"a"', '"b"']);
         res.setHeader('x-many', ['1', '2']);
+        res.setHeader('content-encoding', ['gzip', 'br']);
         res.end('twice');
         return;
       }
@@ -112,6 +122,10 @@ routes:
   - name: hello
     match: { path: /hello }
     respond: { status: 200, headers: { content-type: text/plain }, body: "hello\\n" }
+  - name: hello-limited
+    match: { path: /hello-limited }
+    respond: { status: 200, body: "limited hello\\n" }
+    rateLimit: { limits: [ { name: rl, limit: 1000, windowMs: 60000, key: [route] } ] }
   - name: api
     match: { path: "/*" }
     upstream: u
@@ -159,12 +173,74 @@ routes:
         assert.equal(r.headers['content-type'], 'text/plain');
         assert.equal(r.headers.etag, '"a"');
         assert.equal(r.headers['x-many'], '1, 2', 'a list field keeps every value');
+        assert.equal(r.headers['content-encoding'], 'gzip, br', 'a comma list node sends once is joined, not cut');
         assert.equal(r.body.toString(), 'twice');
       }
     } finally {
       s.close();
     }
     assert.deepEqual(workerPids(gw).sort(), before, 'no worker died');
+  });
+
+  test('an upstream status HTTP/2 cannot carry: the stream is reset, the upstream request cancelled, the worker lives', async () => {
+    const before = workerPids(gw).sort();
+    const s = http2.connect(`http://127.0.0.1:${gw.h2cPort}`);
+    s.on('error', () => {});
+    try {
+      const rst = await new Promise<number>((resolve) => {
+        const st = s.request({ ':path': '/odd' });
+        st.on('error', () => {});
+        st.on('response', () => resolve(-1));
+        st.on('close', () => resolve(st.rstCode));
+        st.resume();
+      });
+      assert.equal(rst, constants.NGHTTP2_INTERNAL_ERROR);
+      for (let i = 0; i < 50 && !oddClosed; i++) await sleep(100);
+      assert.ok(oddClosed, 'the gateway let go of the endless upstream response');
+      const ok = await h2request(s, { ':path': '/hello' });
+      assert.equal(ok.status, 200);
+    } finally {
+      s.close();
+    }
+    assert.deepEqual(workerPids(gw).sort(), before, 'no worker died');
+  });
+
+  test('Expect: 100-continue over HTTP/2: the 100 comes before the body is sent', async () => {
+    const s = http2.connect(`http://127.0.0.1:${gw.h2cPort}`);
+    try {
+      const reply = await new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
+        let continued = false;
+        const st = s.request({ ':method': 'POST', ':path': '/api/expect', expect: '100-continue' }, { endStream: false });
+        st.on('continue', () => {
+          continued = true;
+          st.end(Buffer.alloc(3000, 1));
+        });
+        let status = 0;
+        const chunks: Buffer[] = [];
+        st.on('response', (h) => (status = Number(h[':status'])));
+        st.on('data', (c: Buffer) => chunks.push(c));
+        st.on('end', () => resolve({ continued, status, body: Buffer.concat(chunks).toString() }));
+        st.on('error', reject);
+        st.setTimeout(5000, () => reject(new Error('no 100 Continue within 5 s')));
+      });
+      assert.equal(reply.continued, true);
+      assert.equal(reply.status, 200);
+      assert.equal((JSON.parse(reply.body) as { len: number }).len, 3000);
+    } finally {
+      s.close();
+    }
+  });
+
+  test('a static reply with rate-limit headers carries each header once', async () => {
+    const s = http2.connect(`http://127.0.0.1:${gw.h2cPort}`);
+    try {
+      const r = await h2request(s, { ':path': '/hello-limited' });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['ratelimit-policy'], '"rl";q=1000;w=60');
+      assert.match(String(r.headers.ratelimit), /^"rl";r=\d+;t=\d+$/);
+    } finally {
+      s.close();
+    }
   });
 
   test('limits: SETTINGS carry max concurrent streams and header list size; an oversized header list resets only its stream', async () => {

@@ -157,6 +157,12 @@ routes:
     rateLimit:
       limits:
         - { name: strict, algorithm: fixed-window, limit: 1000000, windowMs: ${W}, key: [route], tier: global, onRedisFailure: closed }
+  - name: heavy
+    match: { path: "/heavy/*" }
+    upstream: u
+    rateLimit:
+      limits:
+        - { name: heavy, algorithm: fixed-window, limit: 10, windowMs: 600000, key: [route], tier: global, onRedisFailure: open, localShare: ${SHARE}, costHeader: x-cost }
   - name: log
     match: { path: "/log/*" }
     upstream: u
@@ -271,6 +277,16 @@ routes:
     const closed = await get(a, '/strict/x');
     assert.equal(closed.status, 503);
     assert.equal(codeOf(closed), 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE');
+
+    // A cost the local fallback (limit 10 x 0.5) can never admit: 429 without Retry-After, nothing taken.
+    const heavy = (cost: number) => fetch(`http://127.0.0.1:${a.port}/heavy/x`, { headers: { 'x-cost': String(cost) } });
+    const never = await heavy(8);
+    assert.equal(never.status, 429);
+    assert.equal(never.headers.get('retry-after'), null, 'waiting for the fallback would not help');
+    await never.arrayBuffer();
+    const fits = await heavy(5);
+    assert.equal(fits.status, 200, 'the fallback still had all 5 units');
+    await fits.arrayBuffer();
   });
 
   test('(c) Redis restarted on the same port: workers reconnect, the global limit is exact again', async () => {

@@ -58,6 +58,8 @@ function terminal(ctx: RequestContext, sink: ResponseSink, route: CompiledRoute,
     ctx.status = r.status;
     ctx.bytesOut = r.body.length;
     const extra = sink.extraHeaders;
+    // Passed once, in the reply's own list (the HTTP/2 sinks would add extraHeaders again).
+    sink.extraHeaders = null;
     sink.reply(r.status, extra === null ? r.headers : [...r.headers, ...extra], r.body, false);
     return p.done(ctx);
   }

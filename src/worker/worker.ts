@@ -180,6 +180,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     Promise.race([Promise.all([pools.closeAll(), redis?.close(), pubsub.close()]), new Promise((r) => setTimeout(r, 1000).unref())])
       .catch(() => {})
       .finally(() => {
+        flushPendingCounts(); // what arrived while pools closed
         access?.flush();
         log.flush();
         setTimeout(() => process.exit(0), 20);

@@ -56,6 +56,8 @@ class CompiledLimit {
   readonly fallbackTtl: number;
   /** The most units one request can ever be admitted for (gcra: the burst; windows: the limit). */
   readonly maxCost: number;
+  /** The same for the local fallback while Redis is away (its limit and burst are x localShare). */
+  readonly fallbackMaxCost: number;
   readonly exemptIps: BlockList | null;
   readonly exemptConsumers: ReadonlySet<string>;
   readonly exemptHeaders: [string, string][];
@@ -73,6 +75,7 @@ class CompiledLimit {
     const fallbackId = `${spec.id}#local`;
     this.fallback = { ...spec, algorithm, id: fallbackId, prefix: `${fallbackId}${SEP}`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
     this.maxCost = spec.algorithm === 'gcra' ? spec.burst : spec.limit;
+    this.fallbackMaxCost = algorithm === 'gcra' ? this.fallback.burst : this.fallback.limit;
     this.ttl = ttlSeconds(this.local);
     this.fallbackTtl = ttlSeconds(this.fallback);
     this.exemptIps = blockList(spec.exempt.ips);
@@ -155,6 +158,7 @@ export class RouteRateLimit {
             return { reject: { status: 503, code: 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE', retryAfterSec: 1 }, headers: [] };
           }
           fellBack |= 1 << i;
+          if (cost > l.fallbackMaxCost) return this.#never(ctx, ip, i, fellBack, l);
           d = this.#local(l.fallback, l.fallbackTtl, key, cost);
         }
       }

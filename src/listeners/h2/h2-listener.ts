@@ -193,7 +193,9 @@ export class H2Listener {
     if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
     if (route.proxy !== null && hasBody) {
       if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
-      ctx.body = new StreamBody(src, route.maxBodyBytes);
+      // HTTP/1.1 (node:http) answers Expect itself; on HTTP/2 the 100 goes out when the proxy first reads the body.
+      const expect = sink instanceof H2Sink && ctx.header('expect')?.toLowerCase() === '100-continue';
+      ctx.body = new StreamBody(src, route.maxBodyBytes, expect ? () => (sink as H2Sink).sendContinue() : null);
     }
     runPhases(ctx, sink, route, this.#phases);
   }

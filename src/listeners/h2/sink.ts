@@ -14,8 +14,10 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
 
 /**
  * Fields node:http2 refuses to send twice (its kSingleValueHeaders, less the
- * pseudo-headers). An HTTP/1.1 upstream may repeat one (llhttp lets it);
- * the first value is kept, so the client gets an answer rather than a reset.
+ * pseudo-headers); an HTTP/1.1 upstream may repeat one (llhttp lets it).
+ * Comma lists among them are joined into one line (two Content-Encoding
+ * lines mean "gzip, br"); for the others the first value is kept, so the
+ * client gets an answer rather than a reset.
  */
 const SINGLE_VALUE = new Set([
   'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age', 'authorization',
@@ -24,12 +26,16 @@ const SINGLE_VALUE = new Set([
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after',
   'tk', 'upgrade-insecure-requests', 'user-agent', 'x-content-type-options',
 ]);
+const LIST_VALUED = new Set(['content-encoding', 'content-language', 'if-match', 'if-none-match']);
 
 /** Streams the gateway itself reset: not counted as the client's resets (rapid-reset accounting). */
 export const resetByGateway = new WeakSet<object>();
 
-/** Flat [name, value, ...] (Buffers are latin1 bytes) to a header object; repeats become arrays (single-value fields keep the first). */
-export function headerObject(flat: readonly (Buffer | string)[] | null, skip: Uint8Array | null, into: Record<string, string | string[]>): void {
+/**
+ * Flat [name, value, ...] (Buffers are latin1 bytes) to a header object;
+ * repeats become arrays, except on HTTP/2 (`h2`) for the fields above.
+ */
+export function headerObject(flat: readonly (Buffer | string)[] | null, skip: Uint8Array | null, into: Record<string, string | string[]>, h2: boolean): void {
   if (flat === null) return;
   for (let i = 0; i < flat.length; i += 2) {
     if (skip !== null && skip[i] === 1) continue;
@@ -38,7 +44,8 @@ export function headerObject(flat: readonly (Buffer | string)[] | null, skip: Ui
     const v = typeof flat[i + 1] === 'string' ? (flat[i + 1] as string) : (flat[i + 1] as Buffer).toString('latin1');
     const prev = into[k];
     if (prev === undefined) into[k] = v;
-    else if (!SINGLE_VALUE.has(k)) into[k] = Array.isArray(prev) ? [...prev, v] : [prev, v];
+    else if (!h2 || !SINGLE_VALUE.has(k)) into[k] = Array.isArray(prev) ? [...prev, v] : [prev, v];
+    else if (LIST_VALUED.has(k)) into[k] = `${prev as string}, ${v}`;
   }
 }
 
@@ -78,9 +85,9 @@ abstract class HeldHead {
     this.noBody = noBody || this.head;
   }
 
-  protected headerBlock(h: OutgoingHttpHeaders): OutgoingHttpHeaders {
-    headerObject(this.extraHeaders, null, h as Record<string, string | string[]>);
-    headerObject(this.headers, this.skip, h as Record<string, string | string[]>);
+  protected headerBlock(h: OutgoingHttpHeaders, h2: boolean): OutgoingHttpHeaders {
+    headerObject(this.extraHeaders, null, h as Record<string, string | string[]>, h2);
+    headerObject(this.headers, this.skip, h as Record<string, string | string[]>, h2);
     if (this.cl >= 0 && !(this.status === 204 || this.status === 304)) h['content-length'] = String(this.cl);
     return h;
   }
@@ -132,7 +139,7 @@ export class H2Sink extends HeldHead implements ResponseSink {
     if (!this.headWritten && !this.#respond(false)) return;
     if (hasTrailers) {
       const t: Record<string, string | string[]> = {};
-      headerObject(trailers, null, t);
+      headerObject(trailers, null, t, true);
       this.#trailers = t;
     }
     this.#stream.end();
@@ -151,6 +158,20 @@ export class H2Sink extends HeldHead implements ResponseSink {
     this.#stream.end(body);
   }
 
+  /**
+   * `100 Continue` for a client that sent `Expect: 100-continue` and waits
+   * for it before its body (node's compatibility layer sent it by itself).
+   */
+  sendContinue(): void {
+    const s = this.#stream;
+    if (this.headWritten || s.destroyed || s.closed) return;
+    try {
+      s.additionalHeaders({ ':status': 100 });
+    } catch {
+      // The stream went meanwhile: its close reports it.
+    }
+  }
+
   abort(): void {
     if (this.aborted || this.done) return;
     this.done = true;
@@ -163,15 +184,16 @@ export class H2Sink extends HeldHead implements ResponseSink {
    * HEADERS, ending the stream or not. A proxied response with a body waits
    * for trailers (gRPC's come at the end; none is an empty END_STREAM DATA
    * frame), as node's compatibility layer does. False when the stream is
-   * gone, or when node refused the headers (the stream is then reset: a
-   * throw here would be in an upstream event handler and end the worker).
+   * gone, or when node refused the headers (say an upstream status of 999:
+   * the stream is then reset; a throw here would be in an upstream event
+   * handler and end the worker).
    */
   #respond(endStream: boolean, trailers = true): boolean {
     this.headWritten = true;
     const s = this.#stream;
     if (s.destroyed || s.closed) return false;
     try {
-      const block = this.headerBlock({ ':status': this.status });
+      const block = this.headerBlock({ ':status': this.status }, true);
       if (endStream) s.respond(block, { endStream: true });
       else if (!trailers) s.respond(block);
       else {
@@ -180,8 +202,11 @@ export class H2Sink extends HeldHead implements ResponseSink {
       }
       return true;
     } catch {
+      // Reset the stream, and tell whoever feeds it (on the next tick: we
+      // are inside its write), so the upstream is cancelled, not drained.
       this.done = false;
       this.abort();
+      process.nextTick(() => this.listener?.onSinkAbort());
       return false;
     }
   }
@@ -247,6 +272,6 @@ export class Http1Sink extends HeldHead implements ResponseSink {
 
   #writeHead(): void {
     this.headWritten = true;
-    this.#res.writeHead(this.status, this.headerBlock({}));
+    this.#res.writeHead(this.status, this.headerBlock({}, false));
   }
 }

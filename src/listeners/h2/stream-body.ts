@@ -10,13 +10,16 @@ export class StreamBody extends Readable {
   readonly #limit: number;
   #received = 0;
   #gone = false;
+  /** Called on the consumer's first read (HTTP/2 `Expect: 100-continue`: the 100 goes out then). */
+  #onFirstRead: (() => void) | null;
 
-  constructor(src: Readable, limit: number) {
+  constructor(src: Readable, limit: number, onFirstRead: (() => void) | null = null) {
     super({ highWaterMark: 256 * 1024 });
     // The consumer reports body errors; a late one must not be unhandled.
     this.on('error', () => {});
     this.#src = src;
     this.#limit = limit;
+    this.#onFirstRead = onFirstRead;
     src.on('data', (c: Buffer) => {
       if (this.#gone) return; // dropped: the rest is read and discarded
       this.#received += c.length;
@@ -34,6 +37,11 @@ export class StreamBody extends Readable {
   }
 
   override _read(): void {
+    if (this.#onFirstRead !== null) {
+      const f = this.#onFirstRead;
+      this.#onFirstRead = null;
+      f();
+    }
     this.#src.resume();
   }
 

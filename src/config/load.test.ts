@@ -368,11 +368,9 @@ routes:
     assert.equal(errorAt(errs, 'upstreams.api.hashOn').line, lineOf(text, 'hashOn'));
   });
 
-  test('rate limits: the exact sliding log only on the global tier, and bounded', () => {
-    const text = `listen: { http: { port: 8080 } }
-rateLimit:
-  redis: { url: "redis://127.0.0.1:6379" }
-upstreams:
+  /** One proxied route `r` with these limit lines (YAML flow maps, one per line). */
+  const limitsConfig = (limits: string[], redis = false): string => `listen: { http: { port: 8080 } }
+${redis ? 'rateLimit:\n  redis: { url: "redis://127.0.0.1:6379" }\n' : ''}upstreams:
   api: { targets: [{ url: "http://127.0.0.1:9000" }] }
 routes:
   - name: r
@@ -380,10 +378,17 @@ routes:
     upstream: api
     rateLimit:
       limits:
-        - { name: local-log, algorithm: sliding-log, limit: 10, windowMs: 1000 }
-        - { name: big-log, algorithm: sliding-log, limit: 200000, windowMs: 1000, tier: global }
-        - { name: ok-log, algorithm: sliding-log, limit: 100000, windowMs: 60000, tier: global }
-`;
+${limits.map((l) => `        - ${l}\n`).join('')}`;
+
+  test('rate limits: the exact sliding log only on the global tier, and bounded', () => {
+    const text = limitsConfig(
+      [
+        '{ name: local-log, algorithm: sliding-log, limit: 10, windowMs: 1000 }',
+        '{ name: big-log, algorithm: sliding-log, limit: 200000, windowMs: 1000, tier: global }',
+        '{ name: ok-log, algorithm: sliding-log, limit: 100000, windowMs: 60000, tier: global }',
+      ],
+      true,
+    );
     const errs = errorsOf(text);
     assert.match(errorAt(errs, 'routes[0].rateLimit.limits[0].algorithm').message, /sliding-log .* needs tier: global/);
     assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[0].algorithm').line, lineOf(text, 'local-log'));
@@ -392,19 +397,11 @@ routes:
   });
 
   test('rate limits: a fixed cost above what the limit can ever admit is refused', () => {
-    const text = `listen: { http: { port: 8080 } }
-upstreams:
-  api: { targets: [{ url: "http://127.0.0.1:9000" }] }
-routes:
-  - name: r
-    match: { path: /x }
-    upstream: api
-    rateLimit:
-      limits:
-        - { name: a, limit: 10, windowMs: 1000, burst: 2, cost: 3 }
-        - { name: b, algorithm: fixed-window, limit: 5, windowMs: 1000, cost: 6 }
-        - { name: c, limit: 10, windowMs: 1000, cost: 10 }
-`;
+    const text = limitsConfig([
+      '{ name: a, limit: 10, windowMs: 1000, burst: 2, cost: 3 }',
+      '{ name: b, algorithm: fixed-window, limit: 5, windowMs: 1000, cost: 6 }',
+      '{ name: c, limit: 10, windowMs: 1000, cost: 10 }',
+    ]);
     const errs = errorsOf(text);
     assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[0].cost').message, 'cost 3 is more than the burst (2): no request could ever pass');
     assert.equal(errorAt(errs, 'routes[0].rateLimit.limits[0].cost').line, lineOf(text, 'name: a'));

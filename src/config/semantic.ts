@@ -187,9 +187,11 @@ function checkRateLimit(rl: Obj, at: (string | number)[], haveRedis: boolean, is
     }
     if (typeof l.costHeader === 'string' && l.cost !== undefined) issues.push({ at: [...here, 'cost'], message: 'give cost or costHeader, not both' });
     // A request costing more than one go can ever admit would be refused forever.
-    const most = l.algorithm === undefined || l.algorithm === 'gcra' ? (typeof l.burst === 'number' ? l.burst : l.limit) : l.limit;
+    // (maxCost in src/features/rate-limit/algorithms.ts, on the raw config: burst defaults to limit)
+    const gcra = l.algorithm === undefined || l.algorithm === 'gcra';
+    const most = gcra && typeof l.burst === 'number' ? l.burst : l.limit;
     if (typeof l.cost === 'number' && typeof most === 'number' && l.cost > most) {
-      issues.push({ at: [...here, 'cost'], message: `cost ${l.cost} is more than the ${l.algorithm === undefined || l.algorithm === 'gcra' ? 'burst' : 'limit'} (${most}): no request could ever pass` });
+      issues.push({ at: [...here, 'cost'], message: `cost ${l.cost} is more than the ${gcra ? 'burst' : 'limit'} (${most}): no request could ever pass` });
     }
     const ex = isObj(l.exempt) ? l.exempt : {};
     if (Array.isArray(ex.ips)) {

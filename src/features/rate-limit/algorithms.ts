@@ -40,6 +40,11 @@ export interface Decision {
   retryAfterMs: number;
 }
 
+/** The most units one request can ever be admitted for: gcra's burst, a window's limit. */
+export function maxCost(spec: LimitSpec): number {
+  return spec.algorithm === 'gcra' ? spec.burst : spec.limit;
+}
+
 /** Where `take` leaves its verdict (one object per call site, reused). */
 export interface Verdict extends Decision {}
 

@@ -8,7 +8,7 @@ import type { BlockList } from 'node:net';
 import type { ResolvedConfig, ResolvedLimit, ResolvedRouteRateLimit } from '../../config/load.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { StateStore } from '../../state/store.js';
-import { localAlgorithm, refund, take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
+import { localAlgorithm, maxCost, refund, take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
 import { blockList, clientAddress, contains, groupAddress, plainAddress } from './client-ip.js';
 import { policyValue, rateLimitHeaders, type HeaderMode } from './headers.js';
 
@@ -54,7 +54,7 @@ class CompiledLimit {
   readonly fallback: LocalSpec;
   readonly ttl: number;
   readonly fallbackTtl: number;
-  /** The most units one request can ever be admitted for (gcra: the burst; windows: the limit). */
+  /** maxCost of the limit (a sliding log admits up to its limit, as its local form does). */
   readonly maxCost: number;
   /** The same for the local fallback while Redis is away (its limit and burst are x localShare). */
   readonly fallbackMaxCost: number;
@@ -74,8 +74,8 @@ class CompiledLimit {
     this.local = { ...spec, algorithm, prefix: `${spec.id}${SEP}` };
     const fallbackId = `${spec.id}#local`;
     this.fallback = { ...spec, algorithm, id: fallbackId, prefix: `${fallbackId}${SEP}`, limit: share, burst: Math.max(1, Math.floor(spec.burst * spec.localShare)) };
-    this.maxCost = spec.algorithm === 'gcra' ? spec.burst : spec.limit;
-    this.fallbackMaxCost = algorithm === 'gcra' ? this.fallback.burst : this.fallback.limit;
+    this.maxCost = maxCost(this.local);
+    this.fallbackMaxCost = maxCost(this.fallback);
     this.ttl = ttlSeconds(this.local);
     this.fallbackTtl = ttlSeconds(this.fallback);
     this.exemptIps = blockList(spec.exempt.ips);

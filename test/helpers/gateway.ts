@@ -55,6 +55,8 @@ export interface GatewayOptions {
   h2c?: boolean;
   /** Also listen for TLS (ALPN h2 + HTTP/1.1) on a free port (gw.httpsPort) with this cert and key file. */
   https?: { cert: string; key: string };
+  /** The CLI to run (default: this tree's dist/src/cli.js), e.g. a production install's copy. */
+  cli?: string;
 }
 
 /** `body` is the YAML for upstreams/routes etc; listen/admin/log are filled in. */
@@ -66,7 +68,7 @@ export async function startGateway(body: string, opts: GatewayOptions = {}): Pro
   const head = (b: string) =>
     `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} }${extra} }\nadmin: { host: 127.0.0.1, port: ${adminPort}${opts.adminToken ? `, token: "${opts.adminToken}"` : ''} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
   writeFileSync(file, head(body));
-  const proc = spawn(process.execPath, [CLI, 'start', '--config', file], {
+  const proc = spawn(process.execPath, [opts.cli ?? CLI, 'start', '--config', file], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

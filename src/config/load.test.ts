@@ -83,6 +83,8 @@ describe('parseConfig: valid configs', () => {
       maxWebSocketMessageBytes: 16 * 1024 * 1024,
       http2MaxConcurrentStreams: 100,
       http2MaxResets: 200,
+      encodedSlashes: 'keep',
+      http1ChunkedBodies: 'refuse-from-proxies',
     });
     assert.deepEqual(cfg.supervisor, { drainTimeoutMs: 30_000, restartBackoffMs: 100, restartBackoffMaxMs: 10_000, workerSemiSpaceMiB: 64 });
     assert.deepEqual(cfg.upstreams.api, {

@@ -2,6 +2,7 @@
 // instances, no RegExp) so it can be posted to workers with structured clone.
 import { availableParallelism } from 'node:os';
 import type { EnvOverrides } from './env.js';
+import { FILTER_SCHEMAS } from '../filters/schemas.js';
 import { parseTargetUrl } from './semantic.js';
 import {
   DEFAULTS,
@@ -139,6 +140,8 @@ export interface ResolvedRoute {
   websocket?: ResolvedWebSocket;
   grpcWeb?: { corsOrigins: string[] };
   pubsub?: ResolvedPubSubRoute;
+  /** Filters' own keys (src/filters/schemas.ts), as written: each filter's compile reads its own. */
+  [filterKey: string]: unknown;
 }
 
 export interface ResolvedPubSubRoute {
@@ -181,6 +184,8 @@ export interface ResolvedConfig {
     maxWebSocketMessageBytes: number;
     http2MaxConcurrentStreams: number;
     http2MaxResets: number;
+    encodedSlashes: 'keep' | 'decode' | 'reject';
+    http1ChunkedBodies: 'refuse-from-proxies' | 'refuse' | 'accept';
   };
   supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number; workerSemiSpaceMiB: number };
   state: { name: string; targets: number; upstreams: number; tableCells: number };
@@ -247,6 +252,13 @@ function resolveRetry(r: NonNullable<RouteConfig['retry']>): ResolvedRetry {
   });
 }
 
+function filterKeys(r: RouteConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const raw = r as Record<string, unknown>;
+  for (const f of FILTER_SCHEMAS) if (raw[f.key] !== undefined) out[f.key] = structuredClone(raw[f.key]);
+  return out;
+}
+
 function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): ResolvedRoute {
   const m = r.match;
   const match: ResolvedMatch = defined({
@@ -272,6 +284,7 @@ function resolveRoute(r: RouteConfig, index: number, maxBodyBytes: number): Reso
     websocket: r.websocket && { ...DEFAULTS.websocket, ...r.websocket },
     grpcWeb: r.grpcWeb && { corsOrigins: [...(r.grpcWeb.corsOrigins ?? [])] },
     pubsub: r.pubsub && resolvePubSubRoute(r.pubsub),
+    ...filterKeys(r),
     rateLimit: r.rateLimit && {
       headers: r.rateLimit.headers ?? 'draft',
       limits: r.rateLimit.limits.map((l, i) => {
@@ -338,6 +351,8 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       maxBodyBytes,
       maxWebSocketMessageBytes: cfg.limits?.maxWebSocketMessageBytes ?? DEFAULTS.maxWebSocketMessageBytes,
       http2MaxConcurrentStreams: cfg.limits?.http2MaxConcurrentStreams ?? DEFAULTS.http2MaxConcurrentStreams,
+      encodedSlashes: cfg.limits?.encodedSlashes ?? DEFAULTS.encodedSlashes,
+      http1ChunkedBodies: cfg.limits?.http1ChunkedBodies ?? DEFAULTS.http1ChunkedBodies,
       http2MaxResets: cfg.limits?.http2MaxResets ?? DEFAULTS.http2MaxResets,
     },
     supervisor: {

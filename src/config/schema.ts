@@ -1,6 +1,7 @@
 // The one config schema: TypeBox gives both the TypeScript types and the
 // JSON Schema that Ajv validates against and that ships as config/schema.json.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { FILTER_SCHEMAS } from '../filters/schemas.js';
 
 const strict = { additionalProperties: false } as const;
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
@@ -64,6 +65,17 @@ export const Limits = Type.Object(
     ),
     maxWebSocketMessageBytes: Type.Optional(
       Type.Integer({ minimum: 125, maximum: 1073741824, description: 'Hard cap of one WebSocket message on any route (default 16 MiB); routes set their own below it' }),
+    ),
+    encodedSlashes: Type.Optional(
+      Type.Union([Type.Literal('keep'), Type.Literal('decode'), Type.Literal('reject')], {
+        description: 'Request paths: %2F, %5C and a raw backslash are kept encoded and are not separators (keep, default), decoded to / (decode), or refused with 400 (reject)',
+      }),
+    ),
+    http1ChunkedBodies: Type.Optional(
+      Type.Union([Type.Literal('refuse-from-proxies'), Type.Literal('refuse'), Type.Literal('accept')], {
+        description:
+          'Chunked request bodies on listen.http, whose parser (uWS v20.30) misreads chunk extensions: refused with 411 from proxies (Via / X-Forwarded-For / Forwarded, or a peer in rateLimit.trustedProxies; default), from everyone, or accepted',
+      }),
     ),
   },
   strict,
@@ -400,6 +412,8 @@ export const Route = Type.Object(
       ),
     ),
     pubsub: Type.Optional(RoutePubSub),
+    // Filters' own keys (src/filters/schemas.ts).
+    ...Object.fromEntries(FILTER_SCHEMAS.map((f) => [f.key, Type.Optional(f.schema)])),
   },
   strict,
 );
@@ -447,6 +461,8 @@ export const DEFAULTS = {
   maxWebSocketMessageBytes: 16 * 1024 * 1024,
   http2MaxConcurrentStreams: 100,
   http2MaxResets: 200,
+  encodedSlashes: 'keep',
+  http1ChunkedBodies: 'refuse-from-proxies',
   websocket: { maxMessageBytes: 1024 * 1024, idleTimeoutMs: 300_000, maxConnections: 0, maxBufferedBytes: 1024 * 1024, compression: false },
   pubsub: { maxBufferedBytes: 1024 * 1024, slow: 'drop', clientSubscribe: false, clientPublish: false, maxTopics: 16, maxMessageBytes: 65536 },
   pubsubChannelPrefix: 'wicket.pubsub.',

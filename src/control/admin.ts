@@ -3,9 +3,21 @@
 // without a configured token only /healthz exists.
 import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import type { WorkerInfo } from '../supervisor/supervisor.js';
-import type { PublishResult } from '../supervisor/pubsub-relay.js';
 import { validTopic } from '../features/pubsub/topics.js';
+
+/** One worker as the admin API shows it. */
+export interface WorkerInfo {
+  slot: number;
+  pid: number | undefined;
+  ready: boolean;
+}
+
+/** Where a POST /publish went. */
+export interface PublishResult {
+  via: 'relay' | 'redis' | 'nats';
+  /** Workers the relay wrote to (relay only). */
+  workers?: number;
+}
 
 export interface AdminTarget {
   allReady(): boolean;

@@ -1,5 +1,4 @@
-// Prometheus metrics read straight from the shared-memory segment (DESIGN §6:
-// "or read from shared counters"): no IPC, no per-worker registries, the
+// Prometheus metrics read straight from the shared-memory segment: no IPC, no per-worker registries, the
 // numbers every worker acts on. Collected in the supervisor at scrape time.
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ResolvedConfig } from '../config/load.js';

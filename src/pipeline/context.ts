@@ -1,39 +1,90 @@
-// The typed per-request context. Listeners fill it from their protocol; the
-// pipeline, router and proxy only ever see this and a ResponseSink.
+// The typed per-request context and the ResponseSink. Listeners fill the
+// request half of the context from their protocol; the gateway core, the
+// router, filters and the proxy only ever see this and a ResponseSink.
 import type { Readable } from 'node:stream';
 import type { Routable } from '../routing/router.js';
+import type { ErrorCode } from './errors.js';
+
+/** What a listener is and can do; one constant object per listener. */
+export interface ListenerInfo {
+  /** For logs and errors: http (uWS), h2c, https-h2, https-h1. */
+  readonly name: string;
+  /** The scheme clients used: forwarded upstream as X-Forwarded-Proto / Forwarded proto. */
+  readonly scheme: 'http' | 'https';
+  /** Requests are HTTP/2 streams: trailers, gRPC. */
+  readonly http2: boolean;
+  /** The listener can upgrade a request to a WebSocket (sink.upgrade is set on upgrade requests). */
+  readonly upgrade: boolean;
+  /**
+   * Its HTTP/1.1 parser misreads chunk-size lines with extensions (uWS
+   * v20.30): chunked bodies from proxies are refused (docs/ARCHITECTURE.md).
+   */
+  readonly looseChunked: boolean;
+}
+
+/** A filter's onDone, as the context holds it (the Filter contract: filter.ts). */
+export interface DoneHook {
+  readonly name: string;
+  onDone?(ctx: RequestContext): void;
+}
+
+/** A per-filter slot in the request context: typed, indexed, no lookup by name. */
+export class Slot<T> {
+  static #next = 0;
+  readonly index = Slot.#next++;
+  declare readonly _type: T;
+}
 
 export class RequestContext implements Routable {
   method = '';
-  /** Normalized path (dot segments resolved), no query. */
+  /** The request target as received (path and query), before any check. */
+  target = '';
+  /** Normalized path (docs/ARCHITECTURE.md "Request hygiene"), no query: what is routed and forwarded. */
   path = '';
   /** Raw query string without '?', '' when none. */
   query = '';
   hostname = '';
-  /** Host header as sent (with port), '' when absent. */
+  /** Host header (HTTP/1.1) or :authority (HTTP/2) as sent, with port; '' when absent. */
   host = '';
   /** Flat [name, value, ...], lower-case names, in arrival order, as received. */
   headers: string[] = [];
+  /** Sum of header name and value lengths (+4 each), as the listener counted them. */
+  headerBytes = 0;
   remoteAddress = '';
   requestId = '';
+  /** The request has a body (a length > 0, chunked, or HTTP/2 DATA to come). */
+  hasBody = false;
   /** -1 when the request declared no Content-Length. */
   contentLength = -1;
   chunked = false;
   body: Readable | null = null;
   params: Record<string, string> = {};
+  /** Set by the listener before the core runs. */
+  listener!: ListenerInfo;
   readonly startedAt: number;
+  /** The route's name once routed ('' before, or when none matched). */
+  route = '';
+  /** The gateway's own errors are answered as gRPC (trailers-only): gRPC over HTTP/2, or gRPC-Web. */
+  grpcReply = false;
+  /** Headers the gateway adds to whatever response goes out (rate-limit state, ...). */
+  extraHeaders: string[] | null = null;
+  /** The route's onDone filters (set when routed). */
+  onDone: readonly DoneHook[] | null = null;
+  /** The core reported the exchange done (once). */
+  finished = false;
 
   // Outcome, for the access log.
   status = 0;
   bytesOut = 0;
   upstream = '';
-  errorCode = '';
+  errorCode: ErrorCode | '' = '';
   /** Upstream tries made (1 + retries). */
   attempts = 0;
   /** Seconds for a Retry-After header on the gateway's own error reply (0: none). */
   retryAfter = 0;
 
   #queryParams: URLSearchParams | null = null;
+  #slots: unknown[] | null = null;
 
   constructor(startedAt: number) {
     this.startedAt = startedAt;
@@ -50,18 +101,33 @@ export class RequestContext implements Routable {
     this.#queryParams ??= new URLSearchParams(this.query);
     return this.#queryParams.get(name) ?? undefined;
   }
+
+  /** Adds response headers the gateway itself sets (flat pairs). */
+  addResponseHeaders(flat: readonly string[]): void {
+    if (flat.length === 0) return;
+    if (this.extraHeaders === null) this.extraHeaders = [...flat];
+    else for (const v of flat) this.extraHeaders.push(v);
+  }
+
+  get<T>(slot: Slot<T>): T | undefined {
+    return this.#slots?.[slot.index] as T | undefined;
+  }
+
+  set<T>(slot: Slot<T>, value: T): void {
+    (this.#slots ??= [])[slot.index] = value;
+  }
 }
 
 /**
  * Where a response goes. Listeners implement it over their protocol.
- * Order of calls: start -> write* -> end, or abort at any point.
+ * Order of calls: start -> write* -> end, or reply, or abort at any point.
  */
 export interface ResponseSink {
   /** True once the client went away; nothing may be written after that. */
   readonly aborted: boolean;
   /** True once start() ran: an error now can only cut the connection. */
   readonly started: boolean;
-  /** The gateway's own headers for a proxied response (set before start). */
+  /** The gateway's own headers for the response (set before start). */
   extraHeaders: readonly string[] | null;
   /**
    * Status and headers, written together with the first chunk. `headers` is a
@@ -84,4 +150,56 @@ export interface ResponseSink {
 export interface SinkListener {
   onSinkDrain(): void;
   onSinkAbort(): void;
+}
+
+/**
+ * The client side of a request as the core drives it: the sink, plus what
+ * only the listener can do with its connection (read the body, upgrade).
+ */
+export interface Downstream extends ResponseSink {
+  /**
+   * The request body as a Readable, failing with WICKET_ERR_BODY_TOO_LARGE
+   * past `limit` bytes (`grpcMessages`: the limit is per gRPC message, not
+   * the total: a long-lived stream may carry any number). Called at most once, synchronously within the
+   * listener's request callback (uWS delivers the body only to a handler
+   * attached then).
+   */
+  openBody(limit: number, grpcMessages: boolean): Readable;
+  /** The WebSocket handshake of an upgrade request (null: not an upgrade, or the listener cannot upgrade). */
+  readonly upgrade: Upgrade | null;
+}
+
+/** A WebSocket handshake the listener can complete. */
+export interface Upgrade {
+  /** Sec-WebSocket-Protocol offered by the client ('' when none). */
+  readonly protocols: string;
+  /** Sec-WebSocket-Extensions offered by the client ('' when none). */
+  readonly extensions: string;
+  /** Sends 101 with these headers and hands the socket to `endpoint`. `extensions` '' negotiates none. */
+  accept(endpoint: WsEndpoint, protocol: string, extensions: string, headers: readonly string[]): void;
+}
+
+/** A client WebSocket, protocol-neutral. */
+export interface WsClient {
+  /** 0: buffered (backpressure), 1: sent, 2: dropped (over the hard limit). */
+  send(data: Uint8Array, binary: boolean): number;
+  /** Close frame with a code (none: 1005), then the connection ends; calls endpoint.clientClosed at once. */
+  end(code?: number, reason?: string | Uint8Array): void;
+  ping(data: Uint8Array): void;
+  bufferedAmount(): number;
+  /** The listener's native fan-out (every socket of this worker on `topic` gets publish()es). */
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+}
+
+/** What an upgraded socket's events go to: a proxy tunnel or a pub/sub subscriber. */
+export interface WsEndpoint {
+  clientOpened(ws: WsClient): void;
+  /** `msg` is only valid during the call (the listener reuses it): copy what you keep. */
+  clientMessage(msg: ArrayBuffer, binary: boolean): void;
+  clientDrained(): void;
+  clientPing(msg: ArrayBuffer): void;
+  clientPong(msg: ArrayBuffer): void;
+  /** The client sent a close frame, vanished, or we ended it. */
+  clientClosed(code: number, message: ArrayBuffer): void;
 }

@@ -2,19 +2,9 @@
 // own errors read as gRPC statuses (a gRPC client ignores the HTTP status of
 // a gRPC response: it wants grpc-status), and grpc-timeout values.
 import type { RequestContext, ResponseSink } from './context.js';
-import { ERRORS, type ErrorCode } from './errors.js';
+import { ERRORS, GrpcStatus, type ErrorCode } from './errors.js';
 
-/** grpc-status codes used here (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-} as const;
+export { GrpcStatus };
 
 /** application/grpc, application/grpc+proto, ...; not grpc-web. */
 export function isGrpc(ctx: RequestContext): boolean {
@@ -22,26 +12,9 @@ export function isGrpc(ctx: RequestContext): boolean {
   return ct !== undefined && ct.startsWith('application/grpc') && !ct.startsWith('application/grpc-web');
 }
 
+/** The gRPC status a client is told for one of the gateway's own errors (the error table's column). */
 export function grpcStatusOf(code: ErrorCode): number {
-  switch (code) {
-    case 'WICKET_ERR_ROUTE_NOT_FOUND':
-    case 'WICKET_ERR_METHOD_NOT_ALLOWED':
-      return GrpcStatus.UNIMPLEMENTED;
-    case 'WICKET_ERR_RATE_LIMITED':
-    case 'WICKET_ERR_BODY_TOO_LARGE':
-    case 'WICKET_ERR_WS_CONNECTION_LIMIT':
-      return GrpcStatus.RESOURCE_EXHAUSTED;
-    case 'WICKET_ERR_UPSTREAM_TIMEOUT':
-      return GrpcStatus.DEADLINE_EXCEEDED;
-    case 'WICKET_ERR_UPSTREAM_CONNECT':
-    case 'WICKET_ERR_UPSTREAM_RESET':
-    case 'WICKET_ERR_NO_TARGET':
-    case 'WICKET_ERR_CIRCUIT_OPEN':
-    case 'WICKET_ERR_RATE_LIMIT_UNAVAILABLE':
-      return GrpcStatus.UNAVAILABLE;
-    default:
-      return GrpcStatus.INTERNAL;
-  }
+  return ERRORS[code].grpc;
 }
 
 const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
@@ -70,4 +43,51 @@ export function grpcFail(ctx: RequestContext, sink: ResponseSink, code: ErrorCod
 /** grpc-message is percent-encoded (gRPC HTTP/2 protocol spec). */
 export function encodeGrpcMessage(s: string): string {
   return s.replace(/[^\x20-\x24\x26-\x7e]/g, (c) => [...Buffer.from(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+export class MessageTooLargeError extends Error {
+  readonly code = 'WICKET_ERR_MESSAGE_TOO_LARGE';
+}
+
+/**
+ * Follows gRPC's length-prefixed messages (1 flag byte, 4 length bytes,
+ * then the message) across chunks, so a stream's limit can be per message:
+ * a long-lived stream may carry any number of messages.
+ */
+export class GrpcMessageLimit {
+  readonly #limit: number;
+  /** Bytes of the current prefix still to read (5 at a message boundary), or 0 inside a message. */
+  #prefixLeft = 5;
+  #length = 0;
+  /** Message bytes still to pass. */
+  #bodyLeft = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** False when a message in `chunk` declares more than the limit. */
+  check(chunk: Buffer): boolean {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.#bodyLeft > 0) {
+        const take = Math.min(this.#bodyLeft, n - i);
+        this.#bodyLeft -= take;
+        i += take;
+        continue;
+      }
+      // Prefix bytes: flag (skipped), then the length big-endian.
+      const pos = 5 - this.#prefixLeft;
+      if (pos >= 1) this.#length = this.#length * 256 + chunk[i]!;
+      i++;
+      if (--this.#prefixLeft === 0) {
+        if (this.#length > this.#limit) return false;
+        this.#bodyLeft = this.#length;
+        this.#length = 0;
+        this.#prefixLeft = 5;
+      }
+    }
+    return true;
+  }
 }

@@ -1,8 +1,10 @@
 // Request-target checks and dot-segment removal, so that /public/../admin is
 // routed (and forwarded) as /admin: matching must see what the upstream sees.
 
+export type EncodedSlashes = 'keep' | 'decode' | 'reject';
+
 /** Returns the normalized path, or null when the target is not origin-form. */
-export function normalizePath(url: string): string | null {
+export function normalizePath(url: string, _slashes: EncodedSlashes = 'keep'): string | null {
   if (url.charCodeAt(0) !== 47 /* / */) return null;
   // Fast path: nothing to resolve.
   if (url.indexOf('/.') === -1 && url.indexOf('%2') === -1 && url.indexOf('//') === -1) return url;

@@ -1,5 +1,5 @@
 // The one interface features and balancers use to reach shared state
-// (DESIGN §2). The shared-memory implementation (shm-store.ts) is exact
+// (docs/ARCHITECTURE.md, "Shared state"). The shared-memory implementation (shm-store.ts) is exact
 // across the workers of one machine; a Redis tier for many machines joins it
 // for rate limits. Targets and upstreams are addressed by the slot numbers the
 // supervisor assigns (stable across reloads for the same upstream + URL).

@@ -13,13 +13,10 @@ import type { ResolvedPubSub } from '../config/load.js';
 import { openBroker, redactUrl, type Broker } from '../features/pubsub/broker.js';
 import type { HubStats } from '../features/pubsub/hub.js';
 import type { Logger } from '../observability/logger.js';
-import type { PublishItems, ToWorker } from './messages.js';
+import type { PublishItems, ToWorker } from '../ipc/messages.js';
 
-export interface PublishResult {
-  via: 'relay' | 'redis' | 'nats';
-  /** Workers the relay wrote to (relay only). */
-  workers?: number;
-}
+export type { PublishResult } from '../control/admin.js';
+import type { PublishResult } from '../control/admin.js';
 
 export interface WorkerStats extends HubStats {
   pid: number | undefined;

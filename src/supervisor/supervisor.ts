@@ -8,9 +8,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, formatConfigErrors, ConfigInvalidError, type ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import { Backoff } from './backoff.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import type { FromWorker, ToWorker } from '../ipc/messages.js';
 import { monotonicUsec, sdNotify, sdNotifyFlushed } from './sd-notify.js';
-import { AdminServer } from '../control/admin.js';
+import { AdminServer, type WorkerInfo } from '../control/admin.js';
 import { createSegment, segmentName, unlinkSegment, type Segment } from '../state/segment.js';
 import { ShmStore } from '../state/shm-store.js';
 import { F_ADMIN_DOWN, F_CHECK_DOWN, F_EJECTED } from '../state/layout.js';
@@ -36,11 +36,7 @@ interface Slot {
   timer: NodeJS.Timeout | null;
 }
 
-export interface WorkerInfo {
-  slot: number;
-  pid: number | undefined;
-  ready: boolean;
-}
+export type { WorkerInfo } from '../control/admin.js';
 
 export class Supervisor {
   readonly #file: string;

@@ -4,14 +4,10 @@
 // http: targets use Wicket's H1Pool unless the upstream asks for undici;
 // https: targets always use undici (TLS).
 import { Pool } from 'undici';
-import { H1Pool } from './h1/pool.js';
+import { H1Pool, type PoolOptions } from './h1/pool.js';
 import type { UpstreamDispatcher } from './dispatch-handler.js';
-import type { ResolvedUpstream } from '../config/load.js';
 
-export type PoolOptions = Pick<
-  ResolvedUpstream,
-  'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveTimeoutMs' | 'client'
->;
+export type { PoolOptions } from './h1/pool.js';
 
 export class PoolRegistry {
   readonly #pools = new Map<string, UpstreamDispatcher>();

@@ -10,7 +10,8 @@
 import type { ResolvedRetry } from '../config/load.js';
 import type { RequestContext, ResponseSink, SinkListener } from '../pipeline/context.js';
 import { upstreamErrorCode, type ErrorCode } from '../pipeline/errors.js';
-import { ADMIT_TRIAL } from '../state/store.js';
+import type { Filter } from '../pipeline/filter.js';
+import { admit, recordOutcome, releaseTrial, upstreamFilters, type Admitted } from './admission.js';
 import { scanResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import type { Cluster, Target } from './cluster.js';
 import type { UpstreamHandler, UpstreamRequest } from './dispatch-handler.js';
@@ -21,6 +22,8 @@ export interface ProxyRoute {
   readonly preserveHost: boolean;
   readonly timeoutMs: number;
   readonly retry: ResolvedRetry | null;
+  /** The route's onUpstreamRequest filters (null: none). */
+  readonly onUpstreamRequest: readonly Filter[] | null;
 }
 
 /** How a finished exchange is reported (access log, counters). */
@@ -85,12 +88,15 @@ class Attempt implements UpstreamHandler {
   ended = false;
   timer: NodeJS.Timeout | null = null;
 
+  readonly target: Target;
+
   constructor(
     readonly call: ProxyCall,
-    readonly target: Target,
-    readonly trial: boolean,
+    readonly admitted: Admitted,
     readonly retry: boolean,
-  ) {}
+  ) {
+    this.target = admitted.target;
+  }
 
   onConnect(abort: (err?: Error) => void): void {
     this.abort = abort;
@@ -116,7 +122,6 @@ export class ProxyCall implements SinkListener {
   readonly #done: ExchangeDone;
   readonly #fail: LocalError;
   #route: ProxyRoute | null = null;
-  #proto = 'http';
   #current: Attempt | null = null;
   #tried: Target[] | null = null;
   #paused = false;
@@ -132,9 +137,8 @@ export class ProxyCall implements SinkListener {
     this.#fail = fail;
   }
 
-  start(route: ProxyRoute, proto: string): void {
+  start(route: ProxyRoute): void {
     this.#route = route;
-    this.#proto = proto;
     this.#sink.setListener(this);
     if (route.timeoutMs > 0) this.#timer = setTimeout(onTimeout, route.timeoutMs, this);
     this.#try();
@@ -146,36 +150,29 @@ export class ProxyCall implements SinkListener {
     const ctx = this.#ctx;
     const cluster = route.cluster;
     const store = cluster.store;
-    let trial = false;
-    if (cluster.breaker !== null) {
-      const wait = store.breakerAdmit(cluster.slot, cluster.breaker);
-      if (wait > 0) {
-        store.count('circuitRejected');
-        ctx.retryAfter = Math.ceil(wait / 1000);
-        return this.#localFail('WICKET_ERR_CIRCUIT_OPEN');
-      }
-      trial = wait === ADMIT_TRIAL;
-    }
-    const target = cluster.pick(ctx, this.#tried);
-    if (target === null) {
-      if (trial) store.breakerRelease(cluster.slot);
-      store.count('noTarget');
-      return this.#localFail('WICKET_ERR_NO_TARGET');
-    }
+    const got = admit(cluster, ctx, this.#tried);
+    if (typeof got === 'string') return this.#localFail(got);
+    const target = got.target;
     const retry = ctx.attempts > 0;
     ctx.attempts++;
     ctx.upstream = target.origin;
-    const a = new Attempt(this, target, trial, retry);
+    const a = new Attempt(this, got, retry);
     this.#current = a;
     store.begin(target.slot);
     if (retry) store.retryBegin(target.slot);
     const perTry = route.retry?.perTryTimeoutMs;
     if (perTry !== undefined) a.timer = setTimeout(onTryTimeout, perTry, a);
     const path = route.rewrite === null ? ctx.path : route.rewrite(ctx.path);
+    const headers = upstreamRequestHeaders(ctx, { proto: ctx.listener.scheme, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host });
+    if (!upstreamFilters(route, ctx, headers)) {
+      this.#end(a);
+      releaseTrial(cluster, got);
+      return this.#localFail('WICKET_ERR_INTERNAL');
+    }
     const req: UpstreamRequest = {
       method: ctx.method,
       path: ctx.query === '' ? path : `${path}?${ctx.query}`,
-      headers: upstreamRequestHeaders(ctx, { proto: this.#proto, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host }),
+      headers,
       body: ctx.body,
     };
     target.pool.dispatch(req, a);
@@ -240,8 +237,7 @@ export class ProxyCall implements SinkListener {
     const sink = this.#sink;
     const ctx = this.#ctx;
     if (err instanceof ClientAbortError || sink.aborted) {
-      const c = this.#route!.cluster;
-      if (a.trial && !a.recorded) c.store.breakerRelease(c.slot);
+      if (!a.recorded) releaseTrial(this.#route!.cluster, a.admitted);
       this.#finished = true;
       ctx.body?.destroy();
       ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
@@ -250,10 +246,10 @@ export class ProxyCall implements SinkListener {
     }
     const code = upstreamErrorCode(err);
     if (UPSTREAM_FAULTS.has(code)) this.#record(a, false, false);
-    else if (a.trial && !a.recorded) {
+    else if (!a.recorded) {
       // The client's fault (body too large, bad bytes): no verdict on the upstream.
-      const c = this.#route!.cluster;
-      c.store.breakerRelease(c.slot);
+      a.recorded = true;
+      releaseTrial(this.#route!.cluster, a.admitted);
     }
     if (!sink.started && this.#mayRetry(0, code, err)) return this.#retry(a);
     this.#finished = true;
@@ -276,9 +272,7 @@ export class ProxyCall implements SinkListener {
   #record(a: Attempt, ok: boolean, skipEject: boolean): void {
     if (a.recorded) return;
     a.recorded = true;
-    const c = this.#route!.cluster;
-    if (!skipEject || ok) c.store.recordOutcome(a.target.slot, ok, c.eject);
-    if (c.breaker !== null) c.store.breakerRecord(c.slot, c.breaker, ok, a.trial);
+    recordOutcome(this.#route!.cluster, a.admitted, ok, skipEject);
   }
 
   /** In-flight counts drop exactly once per try. */

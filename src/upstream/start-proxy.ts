@@ -6,5 +6,5 @@ import { ProxyCall, type ExchangeDone, type LocalError, type ProxyRoute } from '
 
 export function startProxy(ctx: RequestContext, sink: ResponseSink, route: ProxyRoute, done: ExchangeDone, fail: LocalError): void {
   if (route.cluster.protocol === 'h2') new H2Call(ctx, sink, done, fail).start(route);
-  else new ProxyCall(ctx, sink, done, fail).start(route, 'http');
+  else new ProxyCall(ctx, sink, done, fail).start(route);
 }

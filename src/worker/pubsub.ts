@@ -9,7 +9,7 @@ import type { ResolvedPubSub } from '../config/load.js';
 import { openBroker, redactUrl, type Broker } from '../features/pubsub/broker.js';
 import { PubSubHub, type NativePublish } from '../features/pubsub/hub.js';
 import type { Logger } from '../observability/logger.js';
-import type { FromWorker, PublishItems } from '../supervisor/messages.js';
+import type { FromWorker, PublishItems } from '../ipc/messages.js';
 
 /** How long a starting worker waits for its broker subscription before it says ready anyway (it keeps retrying). */
 const SUBSCRIBE_WAIT_MS = 5000;

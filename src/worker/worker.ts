@@ -2,16 +2,21 @@
 // route table, listen (SO_REUSEPORT: every worker binds the port itself),
 // then swap tables on reload and drain on request.
 import type { ResolvedConfig } from '../config/load.js';
-import { HttpListener, type ListenerHost } from '../listeners/uws/http-listener.js';
-import { closeAllTunnels } from '../listeners/uws/ws-tunnel.js';
+import { HttpListener } from '../listeners/uws/http-listener.js';
+import type { ListenerHost } from '../listeners/host.js';
+import { closeAllTunnels } from '../upstream/ws-tunnel.js';
 import { H2Listener } from '../listeners/h2/h2-listener.js';
 import { h2Sessions } from '../upstream/h2/sessions.js';
 import type { RequestContext } from '../pipeline/context.js';
+import { Gateway } from '../pipeline/gateway.js';
+import { setErrorReporter } from '../pipeline/report.js';
 import { PoolRegistry } from '../upstream/pools.js';
-import { buildRouteTable, type RouteTable } from './route-table.js';
+import { buildRouteTable, type RouteTable } from '../routing/compile.js';
+import { RATE_LIMIT_ENV } from '../filters/rate-limit/index.js';
+import { rateLimitEnv } from '../features/rate-limit/feature.js';
 import { createAccessLogger, createLogger, type Logger } from '../observability/logger.js';
 import { logAccess } from '../observability/access-log.js';
-import type { FromWorker, ToWorker } from '../supervisor/messages.js';
+import type { FromWorker, ToWorker } from '../ipc/messages.js';
 import { attachSegment } from '../state/segment.js';
 import { ShmStore } from '../state/shm-store.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
@@ -93,21 +98,29 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   // The hub publishes through the listener's uWS app (made below, before any subscriber exists).
   let listener: HttpListener | null = null;
   const pubsub = new WorkerPubSub((topic, data, binary) => listener!.publish(topic, data, binary), log, send);
-  let table: RouteTable = buildRouteTable(config, version, pools, store, redis, stateSlot, pubsub.hub);
+  // A filter or action that threw: logged with its request, the worker goes on.
+  setErrorReporter((err, where, ctx) => log.error({ err, where, reqId: ctx?.requestId, route: ctx?.route || undefined }, 'request path error'));
+  const compile = (c: ResolvedConfig, v: number, tier: RedisTier | null): RouteTable =>
+    buildRouteTable(c, v, { pools, store, workerSlot: stateSlot, hub: pubsub.hub, services: new Map([[RATE_LIMIT_ENV, rateLimitEnv(c, store, tier)]]) });
+  let table: RouteTable = compile(config, version, redis);
   let inflight = 0;
   let draining = false;
   let drainCheck: (() => void) | null = null;
 
-  const host: ListenerHost = {
+  const gateway = new Gateway({
     table: () => table,
+    done: (ctx: RequestContext) => {
+      inflight--;
+      store.count('requests');
+      if (access !== null) logAccess(access, ctx);
+      if (drainCheck !== null && inflight === 0) drainCheck();
+    },
+  });
+  const host: ListenerHost = {
+    gateway,
     draining: () => draining,
     begin: () => {
       inflight++;
-    },
-    done: (ctx: RequestContext) => {
-      inflight--;
-      if (access !== null) logAccess(access, ctx);
-      if (drainCheck !== null && inflight === 0) drainCheck();
     },
   };
 
@@ -115,8 +128,6 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     {
       host: config.listen.http.host,
       port: config.listen.http.port,
-      maxHeaderBytes: config.limits.maxHeaderBytes,
-      maxUrlLength: config.limits.maxUrlLength,
       maxWebSocketMessageBytes: config.limits.maxWebSocketMessageBytes,
     },
     host,
@@ -133,7 +144,6 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
             ...(l.h2c ? { h2c: l.h2c } : {}),
             ...(l.https ? { https: l.https } : {}),
             maxHeaderBytes: config.limits.maxHeaderBytes,
-            maxUrlLength: config.limits.maxUrlLength,
             maxConcurrentStreams: config.limits.http2MaxConcurrentStreams,
             maxResets: config.limits.http2MaxResets,
           },
@@ -197,7 +207,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
         // Requests in flight on the old table may still be waiting on it.
         if (old !== null) setTimeout(() => void old.close().catch(() => {}), 5000).unref();
       }
-      const t = buildRouteTable(next, v, pools, store, redis, stateSlot, pubsub.hub);
+      const t = compile(next, v, redis);
       table = t;
       void pubsub.configure(next.pubsub);
       pools.retain(t.pools);

@@ -1,9 +1,10 @@
 // HTTP/2 on node:http2 (uWS v20.30 has none): cleartext h2c with prior
-// knowledge, and TLS with ALPN h2 plus HTTP/1.1 on the same port. Each
-// request becomes a RequestContext and a sink and runs the same phases and
-// route table as the uWS listener. HTTP/2 streams are taken from the core
-// 'stream' event (node's compatibility objects are not made); HTTP/1.1 on the
-// TLS port comes as node:http's 'request'. The servers listen the ordinary
+// knowledge, and TLS with ALPN h2 plus HTTP/1.1 on the same port. An
+// adapter: each request becomes a RequestContext and a sink (the core's
+// Downstream) and goes to the gateway core, like the uWS listener's. HTTP/2
+// streams are taken from the core 'stream' event (node's compatibility
+// objects are not made); HTTP/1.1 on the TLS port comes as node:http's
+// 'request'. The servers listen the ordinary
 // cluster way (the supervisor shares the port with every worker).
 //
 // Limits: max concurrent streams and header list size are HTTP/2 SETTINGS
@@ -20,29 +21,22 @@ import http2, {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { Readable } from 'node:stream';
-import { RequestContext, type ResponseSink } from '../../pipeline/context.js';
-import { ERRORS, errorBody, type ErrorCode } from '../../pipeline/errors.js';
-import { grpcFail, isGrpc } from '../../pipeline/grpc.js';
-import { runPhases, type Phases } from '../../pipeline/phases.js';
-import { hostnameOf, normalizePath } from '../../routing/normalize.js';
-import { startProxy } from '../../upstream/start-proxy.js';
-import type { ListenerHost } from '../uws/http-listener.js';
+import { RequestContext, type ListenerInfo } from '../../pipeline/context.js';
+import type { ListenerHost } from '../host.js';
 import { H2Sink, Http1Sink, resetByGateway, type StreamWatch } from './sink.js';
-import { StreamBody } from './stream-body.js';
 
 export interface H2ListenerOptions {
   h2c?: { host: string; port: number };
   https?: { host: string; port: number; cert: string; key: string };
   maxHeaderBytes: number;
-  maxUrlLength: number;
   maxConcurrentStreams: number;
   maxResets: number;
 }
 
 const RESET_WINDOW_MS = 10_000;
-const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
-
+const H2C: ListenerInfo = { name: 'h2c', scheme: 'http', http2: true, upgrade: false, looseChunked: false };
+const TLS_H2: ListenerInfo = { name: 'https-h2', scheme: 'https', http2: true, upgrade: false, looseChunked: false };
+const TLS_H1: ListenerInfo = { name: 'https-h1', scheme: 'https', http2: false, upgrade: false, looseChunked: false };
 /** One client connection: its address (read once) and its rapid-reset count. */
 class SessionState implements StreamWatch {
   readonly remote: string;
@@ -77,8 +71,6 @@ export class H2Listener {
   readonly #host: ListenerHost;
   readonly #servers: (Http2Server | Http2SecureServer)[] = [];
   readonly #sessions = new Map<ServerHttp2Session, SessionState>();
-  readonly #idPrefix = `${process.pid.toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}h-`;
-  #seq = 0;
 
   constructor(opts: H2ListenerOptions, host: ListenerHost) {
     this.#opts = opts;
@@ -91,7 +83,7 @@ export class H2Listener {
     const common = { settings, maxHeaderListPairs: 256, maxSessionMemory: 10 };
     if (o.h2c) {
       const s = http2.createServer(common);
-      this.#serve(s);
+      this.#serve(s, H2C);
       await listenOn(s, o.h2c.host, o.h2c.port);
       this.#servers.push(s);
     }
@@ -102,7 +94,7 @@ export class H2Listener {
       // too (a 'stream' listener of its own): take it off, streams are ours.
       s.on('request', (req: IncomingMessage, res: ServerResponse) => this.#onHttp1(req, res));
       for (const l of s.listeners('stream')) s.off('stream', l as (...a: unknown[]) => void);
-      this.#serve(s);
+      this.#serve(s, TLS_H2);
       await listenOn(s, o.https.host, o.https.port);
       this.#servers.push(s);
     }
@@ -115,42 +107,52 @@ export class H2Listener {
   }
 
   /** HTTP/2 streams, per-session state, and no unhandled session errors. */
-  #serve(server: Http2Server | Http2SecureServer): void {
+  #serve(server: Http2Server | Http2SecureServer, info: ListenerInfo): void {
     const max = this.#opts.maxResets;
     server.on('session', (session: ServerHttp2Session) => {
       session.on('error', () => {});
       this.#sessions.set(session, new SessionState(session, max));
       session.once('close', () => this.#sessions.delete(session));
     });
-    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => this.#onStream(stream, headers, raw));
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => this.#onStream(stream, headers, raw, info));
     server.on('sessionError', () => {});
     server.on('tlsClientError', () => {});
   }
 
-  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[]): void {
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[], info: ListenerInfo): void {
     this.#host.begin();
     const ctx = new RequestContext(performance.now());
+    ctx.listener = info;
     const session = stream.session as ServerHttp2Session;
     const st = this.#sessions.get(session) ?? new SessionState(session, this.#opts.maxResets);
     const sink = new H2Sink(stream, st);
+    if (headers[':method'] === 'HEAD') sink.head = true;
     ctx.method = headers[':method'] ?? 'GET';
     let bytes = 0;
     // Names arrive lower-case (HTTP/2 forbids anything else; nghttp2 enforces it).
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i]!;
-      bytes += k.length + raw[i + 1]!.length + 4;
+      const v = raw[i + 1]!;
+      bytes += k.length + v.length + 4;
       if (k.charCodeAt(0) === 58 /* : */) continue;
-      ctx.headers.push(k, raw[i + 1]!);
+      ctx.headers.push(k, v);
+      if (k === 'expect' && v.toLowerCase() === '100-continue') sink.expectContinue = true;
     }
+    ctx.headerBytes = bytes;
     ctx.remoteAddress = st.remote;
-    ctx.host = headers[':authority'] ?? ctx.header('host') ?? '';
-    this.#dispatch(ctx, sink, headers[':path'] ?? '/', bytes, !stream.endAfterHeaders, stream);
+    ctx.host = headers[':authority'] ?? '';
+    ctx.hasBody = !stream.endAfterHeaders;
+    splitTarget(ctx, headers[':path'] ?? '');
+    this.#host.gateway.handle(ctx, sink);
   }
 
+  /** HTTP/1.1 on the TLS port (ALPN http/1.1): node:http parsed it. */
   #onHttp1(req: IncomingMessage, res: ServerResponse): void {
     this.#host.begin();
     const ctx = new RequestContext(performance.now());
-    const sink = new Http1Sink(res);
+    ctx.listener = TLS_H1;
+    const sink = new Http1Sink(req, res);
+    if (req.method === 'HEAD') sink.head = true;
     ctx.method = req.method ?? 'GET';
     const raw = req.rawHeaders;
     let bytes = 0;
@@ -159,69 +161,20 @@ export class H2Listener {
       bytes += k.length + raw[i + 1]!.length + 4;
       ctx.headers.push(k.toLowerCase(), raw[i + 1]!);
     }
+    ctx.headerBytes = bytes;
     ctx.remoteAddress = req.socket?.remoteAddress ?? '';
-    ctx.host = ctx.header('host') ?? '';
-    const hasBody = ctx.header('content-length') !== undefined || ctx.header('transfer-encoding') !== undefined;
-    this.#dispatch(ctx, sink, req.url ?? '/', bytes, hasBody, req);
+    splitTarget(ctx, req.url ?? '');
+    this.#host.gateway.handle(ctx, sink);
   }
+}
 
-  /** Both protocols from here on: limits, framing, routing, the body, the phases. */
-  #dispatch(ctx: RequestContext, sink: H2Sink | Http1Sink, url: string, bytes: number, hasBody: boolean, src: Readable): void {
-    if (ctx.method === 'HEAD') sink.head = true;
-    const rid = ctx.header('x-request-id');
-    ctx.requestId = rid !== undefined && REQUEST_ID.test(rid) ? rid : this.#idPrefix + (++this.#seq).toString(36);
-    ctx.hostname = hostnameOf(ctx.host);
-    const q = url.indexOf('?');
-    ctx.query = q < 0 ? '' : url.slice(q + 1);
-
-    const o = this.#opts;
-    if (url.length > o.maxUrlLength) return this.#fail(ctx, sink, 'WICKET_ERR_URI_TOO_LONG');
-    if (bytes > o.maxHeaderBytes) return this.#fail(ctx, sink, 'WICKET_ERR_HEADERS_TOO_LARGE');
-    if (ctx.method === 'CONNECT') return this.#fail(ctx, sink, 'WICKET_ERR_METHOD_NOT_ALLOWED');
-    const cl = ctx.header('content-length');
-    if (cl !== undefined) {
-      if (!/^\d{1,15}$/.test(cl)) return this.#fail(ctx, sink, 'WICKET_ERR_BAD_FRAMING');
-      ctx.contentLength = Number(cl);
-    }
-    // A body with no length: HTTP/2 DATA frames (or HTTP/1.1 chunked), sent upstream chunked.
-    ctx.chunked = hasBody && ctx.contentLength < 0;
-    const path = normalizePath(q < 0 ? url : url.slice(0, q));
-    if (path === null) return this.#fail(ctx, sink, 'WICKET_ERR_BAD_REQUEST');
-    ctx.path = path;
-
-    const route = this.#host.table().router.find(ctx);
-    if (route === null) return this.#fail(ctx, sink, 'WICKET_ERR_ROUTE_NOT_FOUND');
-    if (route.proxy !== null && hasBody) {
-      if (ctx.contentLength > route.maxBodyBytes) return this.#fail(ctx, sink, 'WICKET_ERR_BODY_TOO_LARGE');
-      // HTTP/1.1 (node:http) answers Expect itself; on HTTP/2 the 100 goes out when the proxy first reads the body.
-      const expect = sink instanceof H2Sink && ctx.header('expect')?.toLowerCase() === '100-continue';
-      ctx.body = new StreamBody(src, route.maxBodyBytes, expect ? () => (sink as H2Sink).sendContinue() : null);
-    }
-    runPhases(ctx, sink, route, this.#phases);
-  }
-
-  readonly #phases: Phases = {
-    fail: (ctx, sink, code) => this.#failFn(ctx, sink, code),
-    done: (ctx) => this.#host.done(ctx),
-    proxy: (ctx, sink, route) => startProxy(ctx, sink, route.proxy!, this.#host.done, this.#failFn),
-  };
-
-  /** The gateway's own error: JSON, or for a gRPC request a trailers-only gRPC status. */
-  readonly #failFn = (ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void => {
-    if (isGrpc(ctx)) return grpcFail(ctx, sink, code);
-    const spec = ERRORS[code];
-    ctx.errorCode = code;
-    ctx.status = spec.status;
-    const body = errorBody(code, ctx.requestId);
-    ctx.bytesOut = body.length;
-    const headers = ['content-type', 'application/json', 'x-request-id', ctx.requestId];
-    if (ctx.retryAfter > 0) headers.push('retry-after', String(ctx.retryAfter));
-    sink.reply(spec.status, headers, body, 'close' in spec && spec.close === true);
-  };
-
-  #fail(ctx: RequestContext, sink: ResponseSink, code: ErrorCode): void {
-    this.#failFn(ctx, sink, code);
-    this.#host.done(ctx);
+/** path?query -> ctx.target, ctx.query (the core checks and normalizes both). */
+function splitTarget(ctx: RequestContext, url: string): void {
+  const q = url.indexOf('?');
+  if (q < 0) ctx.target = url;
+  else {
+    ctx.target = url.slice(0, q);
+    ctx.query = url.slice(q + 1);
   }
 }
 

@@ -5,9 +5,10 @@
 // the first body byte or the end: an HTTP/2 response that ends with nothing
 // written goes out as one HEADERS frame with END_STREAM, which is what gRPC
 // calls a trailers-only response.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
+import type { Downstream, SinkListener } from '../../pipeline/context.js';
+import { StreamBody } from './stream-body.js';
 
 /** Never sent on HTTP/2 (node throws on them) and meaningless on a fresh HTTP/1.1 response. */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
@@ -94,7 +95,11 @@ abstract class HeldHead {
 }
 
 /** An HTTP/2 stream, answered with respond / write / end / sendTrailers. */
-export class H2Sink extends HeldHead implements ResponseSink {
+export class H2Sink extends HeldHead implements Downstream {
+  /** HTTP/2 has no Upgrade (RFC 8441's extended CONNECT is not served). */
+  readonly upgrade = null;
+  /** The client sent `Expect: 100-continue`: the 100 goes out when the body is first read. */
+  expectContinue = false;
   readonly #stream: ServerHttp2Stream;
   #trailers: OutgoingHttpHeaders | null = null;
   #waitingDrain = false;
@@ -110,6 +115,10 @@ export class H2Sink extends HeldHead implements ResponseSink {
       this.aborted = true;
       this.listener?.onSinkAbort();
     });
+  }
+
+  openBody(limit: number, grpcMessages: boolean): StreamBody {
+    return new StreamBody(this.#stream, limit, this.expectContinue ? () => this.sendContinue() : null, grpcMessages);
   }
 
   write(chunk: Buffer): boolean {
@@ -147,6 +156,8 @@ export class H2Sink extends HeldHead implements ResponseSink {
 
   reply(status: number, headers: readonly string[], body: string | Buffer, _close: boolean): void {
     if (this.aborted || this.done) return;
+    // A reply carries every header it needs in `headers` (the core adds its own there).
+    this.extraHeaders = null;
     const length = Buffer.byteLength(body);
     this.start(status, headers, null, length, status === 204 || status === 304);
     this.done = true;
@@ -223,11 +234,15 @@ export class H2Sink extends HeldHead implements ResponseSink {
 }
 
 /** The HTTP/1.1 fallback of the TLS listener (ALPN http/1.1), on node:http's ServerResponse. */
-export class Http1Sink extends HeldHead implements ResponseSink {
+export class Http1Sink extends HeldHead implements Downstream {
+  /** node:http's upgrade path is not served on the TLS port: WebSockets go to listen.http. */
+  readonly upgrade = null;
+  readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
 
-  constructor(res: ServerResponse) {
+  constructor(req: IncomingMessage, res: ServerResponse) {
     super();
+    this.#req = req;
     this.#res = res;
     res.on('drain', () => this.listener?.onSinkDrain());
     res.on('close', () => {
@@ -235,6 +250,11 @@ export class Http1Sink extends HeldHead implements ResponseSink {
       this.aborted = true;
       this.listener?.onSinkAbort();
     });
+  }
+
+  /** node:http answers `Expect: 100-continue` itself. */
+  openBody(limit: number, grpcMessages: boolean): StreamBody {
+    return new StreamBody(this.#req, limit, null, grpcMessages);
   }
 
   write(chunk: Buffer): boolean {
@@ -254,6 +274,7 @@ export class Http1Sink extends HeldHead implements ResponseSink {
 
   reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
     if (this.aborted || this.done) return;
+    this.extraHeaders = null;
     const length = Buffer.byteLength(body);
     this.start(status, headers, null, length, status === 204 || status === 304);
     if (close) this.#res.shouldKeepAlive = false;

@@ -1,32 +1,36 @@
 // A request body read from a node stream (an HTTP/2 stream or an HTTP/1.1
 // IncomingMessage) for the upstream client: pauses the source when the
 // consumer is full, resumes it when it reads, and fails with
-// WICKET_ERR_BODY_TOO_LARGE past the route's limit.
+// WICKET_ERR_BODY_TOO_LARGE past the route's limit (or, for a gRPC stream,
+// WICKET_ERR_MESSAGE_TOO_LARGE when one message is over it).
 import { Readable } from 'node:stream';
 import { BodyTooLargeError } from '../uws/body.js';
+import { GrpcMessageLimit, MessageTooLargeError } from '../../pipeline/grpc.js';
 
 export class StreamBody extends Readable {
   readonly #src: Readable;
   readonly #limit: number;
+  readonly #messages: GrpcMessageLimit | null;
   #received = 0;
   #gone = false;
   /** Called on the consumer's first read (HTTP/2 `Expect: 100-continue`: the 100 goes out then). */
   #onFirstRead: (() => void) | null;
 
-  constructor(src: Readable, limit: number, onFirstRead: (() => void) | null = null) {
+  constructor(src: Readable, limit: number, onFirstRead: (() => void) | null = null, grpcMessages = false) {
     super({ highWaterMark: 256 * 1024 });
     // The consumer reports body errors; a late one must not be unhandled.
     this.on('error', () => {});
     this.#src = src;
     this.#limit = limit;
+    this.#messages = grpcMessages ? new GrpcMessageLimit(limit) : null;
     this.#onFirstRead = onFirstRead;
     src.on('data', (c: Buffer) => {
       if (this.#gone) return; // dropped: the rest is read and discarded
-      this.#received += c.length;
-      if (this.#received > this.#limit) {
-        src.pause();
-        this.destroy(new BodyTooLargeError('request body too large'));
-        return;
+      if (this.#messages !== null) {
+        if (!this.#messages.check(c)) return this.#tooLarge(new MessageTooLargeError('a gRPC message is too large'));
+      } else {
+        this.#received += c.length;
+        if (this.#received > this.#limit) return this.#tooLarge(new BodyTooLargeError('request body too large'));
       }
       if (!this.push(c)) src.pause();
     });
@@ -34,6 +38,11 @@ export class StreamBody extends Readable {
     src.once('aborted', () => this.destroy(new Error('client aborted the request body')));
     src.once('error', (e: Error) => this.destroy(e));
     src.pause();
+  }
+
+  #tooLarge(err: Error): void {
+    this.#src.pause();
+    this.destroy(err);
   }
 
   override _read(): void {

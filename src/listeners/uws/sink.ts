@@ -5,7 +5,9 @@
 // us from outside uWS callbacks.
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { ResponseSink, SinkListener } from '../../pipeline/context.js';
+import type { Downstream, SinkListener } from '../../pipeline/context.js';
+import { UwsBody } from './body.js';
+import type { UwsUpgrade } from './ws-client.js';
 
 // uWS writes JS strings as UTF-8; node's parser hands header bytes over as
 // latin1 strings. Non-ASCII values are turned back into their bytes.
@@ -18,7 +20,7 @@ const CHUNK_SLICE = 8 * 1024;
 const STATUS_LINES: string[] = [];
 for (let s = 100; s < 600; s++) STATUS_LINES[s] = `${s} ${STATUS_CODES[s] ?? 'Unknown'}`;
 
-export class UwsSink implements ResponseSink {
+export class UwsSink implements Downstream {
   aborted = false;
   started = false;
   /** Set while the gateway drains: every response closes its connection. */
@@ -27,7 +29,10 @@ export class UwsSink implements ResponseSink {
   head = false;
   /** The gateway's own headers added to a proxied response (rate-limit state). */
   extraHeaders: readonly string[] | null = null;
+  readonly upgrade: UwsUpgrade | null;
   readonly #res: HttpResponse;
+  /** The request body reader, told when the client goes (whatever wraps it later). */
+  #body: UwsBody | null = null;
   #listener: SinkListener | null = null;
   #status = 0;
   #headers: readonly (Buffer | string)[] | null = null;
@@ -47,15 +52,25 @@ export class UwsSink implements ResponseSink {
   readonly #corkedEnd = (): void => this.#endNow();
   readonly #onWritable = (offset: number): boolean => this.#writable(offset);
 
-  constructor(res: HttpResponse, closeAfter: boolean) {
+  constructor(res: HttpResponse, closeAfter: boolean, upgrade: UwsUpgrade | null) {
     this.#res = res;
     this.closeAfter = closeAfter;
+    this.upgrade = upgrade;
   }
 
   /** Called from uWS onAborted. */
   clientAborted(): void {
     this.aborted = true;
+    this.#body?.onAborted();
     this.#listener?.onSinkAbort();
+  }
+
+  /** uWS delivers the body only to an onData attached before the request callback returns. */
+  openBody(limit: number, _grpcMessages: boolean): UwsBody {
+    const body = new UwsBody(this.#res, limit);
+    this.#body = body;
+    this.#res.onData((ab, last) => body.onChunk(ab, last));
+    return body;
   }
 
   setListener(l: SinkListener | null): void {
@@ -102,6 +117,19 @@ export class UwsSink implements ResponseSink {
   reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
     if (this.aborted || this.#done) return;
     this.started = true;
+    if (close) {
+      // Answered from inside the uWS handler, uWS would go on to parse and
+      // dispatch whatever the client pipelined behind this request (a
+      // smuggled request). Replying on the next turn makes uWS close the
+      // connection without dispatching it.
+      setImmediate(() => this.#reply(status, headers, body, true));
+      return;
+    }
+    this.#reply(status, headers, body, false);
+  }
+
+  #reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
+    if (this.aborted || this.#done) return;
     this.#done = true;
     const res = this.#res;
     const closeConn = close || this.closeAfter;

@@ -6,7 +6,6 @@
 import net from 'node:net';
 import { HTTPParser, type NativeParser } from './http-parser.js';
 import type { UpstreamHandler, UpstreamRequest } from '../dispatch-handler.js';
-import type { H1Pool } from './pool.js';
 import type { RequestHead } from './request-head.js';
 
 export class UpstreamError extends Error {
@@ -40,9 +39,20 @@ const enum Phase {
 /** Methods that may be sent again after a connection died before any reply (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
+/** What a connection tells its pool (H1Pool), in the order it happens. */
+export interface ConnectionOwner {
+  /** The pool's coarse clock (ms). */
+  readonly now: number;
+  onConnected(c: H1Connection): void;
+  onIdle(c: H1Connection): void;
+  /** A request the connection could not send: to be tried on another. */
+  requeue(p: Pending): void;
+  onClosed(c: H1Connection, wasConnecting: boolean, err: Error | null): void;
+}
+
 export class H1Connection {
   readonly socket: net.Socket;
-  readonly #pool: H1Pool;
+  readonly #pool: ConnectionOwner;
   readonly #parser: NativeParser;
   phase: Phase = Phase.Connecting;
   /** Coarse time the current phase (or idleness) began: the pool's sweeper reads it. */
@@ -66,7 +76,7 @@ export class H1Connection {
   #inParser = false;
   readonly resume = (): void => this.#resume();
 
-  constructor(pool: H1Pool, host: string, port: number, now: number) {
+  constructor(pool: ConnectionOwner, host: string, port: number, now: number) {
     this.#pool = pool;
     this.since = now;
     const p = new HTTPParser();

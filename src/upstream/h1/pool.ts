@@ -4,7 +4,12 @@
 // sweeper per pool on a coarse clock, so the hot path arms no timers.
 import { H1Connection, UpstreamError, type Pending } from './connection.js';
 import type { UpstreamDispatcher, UpstreamHandler, UpstreamRequest } from '../dispatch-handler.js';
-import type { PoolOptions } from '../pools.js';
+import type { ResolvedUpstream } from '../../config/load.js';
+
+export type PoolOptions = Pick<
+  ResolvedUpstream,
+  'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveTimeoutMs' | 'client'
+>;
 import { buildRequestHead } from './request-head.js';
 
 export type H1PoolOptions = Omit<PoolOptions, 'client'>;

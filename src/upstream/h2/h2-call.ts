@@ -14,7 +14,7 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Incom
 import type { RequestContext, ResponseSink, SinkListener } from '../../pipeline/context.js';
 import type { ErrorCode } from '../../pipeline/errors.js';
 import { GrpcStatus, formatGrpcTimeout, isGrpc, parseGrpcTimeout } from '../../pipeline/grpc.js';
-import { ADMIT_TRIAL } from '../../state/store.js';
+import { admit, recordOutcome, releaseTrial, upstreamFilters, type Admitted } from '../admission.js';
 import type { Target } from '../cluster.js';
 import { upstreamRequestHeaders } from '../headers.js';
 import type { ExchangeDone, LocalError, ProxyRoute } from '../proxy.js';
@@ -33,11 +33,11 @@ function requestHeaderObject(flat: string[], into: Record<string, string>): void
   }
 }
 
-/** A response header object back to a flat list (pseudo-headers left out). */
+/** A response header object back to a flat list (pseudo-headers left out; Date too: every listener writes its own). */
 function flat(h: IncomingHttpHeaders): string[] {
   const out: string[] = [];
   for (const k of Object.keys(h)) {
-    if (k.charCodeAt(0) === 58 /* : */) continue;
+    if (k.charCodeAt(0) === 58 /* : */ || k === 'date') continue;
     const v = h[k];
     if (v === undefined) continue;
     if (Array.isArray(v)) for (const x of v) out.push(k, x);
@@ -54,7 +54,7 @@ export class H2Call implements SinkListener {
   readonly #grpc: boolean;
   #route: ProxyRoute | null = null;
   #target: Target | null = null;
-  #trial = false;
+  #admitted: Admitted | null = null;
   #stream: ClientHttp2Stream | null = null;
   #timer: NodeJS.Timeout | null = null;
   #trailers: string[] | null = null;
@@ -80,21 +80,10 @@ export class H2Call implements SinkListener {
     const cluster = route.cluster;
     const store = cluster.store;
     this.#sink.setListener(this);
-    if (cluster.breaker !== null) {
-      const wait = store.breakerAdmit(cluster.slot, cluster.breaker);
-      if (wait > 0) {
-        store.count('circuitRejected');
-        ctx.retryAfter = Math.ceil(wait / 1000);
-        return this.#localFail('WICKET_ERR_CIRCUIT_OPEN');
-      }
-      this.#trial = wait === ADMIT_TRIAL;
-    }
-    const target = cluster.pick(ctx);
-    if (target === null) {
-      if (this.#trial) store.breakerRelease(cluster.slot);
-      store.count('noTarget');
-      return this.#localFail('WICKET_ERR_NO_TARGET');
-    }
+    const got = admit(cluster, ctx, null);
+    if (typeof got === 'string') return this.#localFail(got);
+    this.#admitted = got;
+    const target = got.target;
     this.#target = target;
     ctx.attempts = 1;
     ctx.upstream = target.origin;
@@ -119,7 +108,12 @@ export class H2Call implements SinkListener {
       ':scheme': target.origin.startsWith('https:') ? 'https' : 'http',
       ':authority': route.preserveHost && ctx.host !== '' ? ctx.host : target.host,
     };
-    requestHeaderObject(upstreamRequestHeaders(ctx, { proto: 'http', host: target.host }), headers);
+    const flatHeaders = upstreamRequestHeaders(ctx, { proto: ctx.listener.scheme, host: target.host });
+    if (!upstreamFilters(route, ctx, flatHeaders)) {
+      this.#release(null);
+      return this.#localFail('WICKET_ERR_INTERNAL');
+    }
+    requestHeaderObject(flatHeaders, headers);
     if (this.#grpc) {
       headers.te = 'trailers';
       if (grpcMs !== undefined) headers['grpc-timeout'] = formatGrpcTimeout(left);
@@ -155,12 +149,12 @@ export class H2Call implements SinkListener {
       body.once('end', () => stream.end());
       body.once('error', (e: Error & { code?: string }) => {
         if (this.#finished) return;
-        if (e.code === 'WICKET_ERR_BODY_TOO_LARGE') {
+        if (e.code === 'WICKET_ERR_BODY_TOO_LARGE' || e.code === 'WICKET_ERR_MESSAGE_TOO_LARGE') {
           stream.close(constants.NGHTTP2_CANCEL);
           this.#release(null);
           if (!this.#sink.started) {
             this.#finished = true;
-            this.#fail(this.#ctx, this.#sink, 'WICKET_ERR_BODY_TOO_LARGE');
+            this.#fail(this.#ctx, this.#sink, e.code);
             return this.#done(this.#ctx);
           }
           this.#sink.abort();
@@ -251,9 +245,9 @@ export class H2Call implements SinkListener {
     if (this.#finished) return;
     this.#stream?.close(constants.NGHTTP2_CANCEL);
     const c = this.#route?.cluster;
-    if (c && this.#trial && !this.#recorded) {
+    if (c && this.#admitted !== null && !this.#recorded) {
       this.#recorded = true;
-      c.store.breakerRelease(c.slot);
+      releaseTrial(c, this.#admitted);
     }
     this.#release(null);
     this.#finished = true;
@@ -281,8 +275,7 @@ export class H2Call implements SinkListener {
     c.store.end(t.slot);
     if (ok === null || this.#recorded) return;
     this.#recorded = true;
-    c.store.recordOutcome(t.slot, ok, c.eject);
-    if (c.breaker !== null) c.store.breakerRecord(c.slot, c.breaker, ok, this.#trial);
+    recordOutcome(c, this.#admitted!, ok);
   }
 
   #finish(): void {

@@ -1,5 +1,5 @@
-// One proxied WebSocket: the client side on uWS, the upstream side a
-// WsUpstream. Phases, in order: start (connection limit, target pick, upstream
+// One proxied WebSocket: the client side a listener's WsClient (uWS), the
+// upstream side a WsUpstream. Phases, in order: start (connection limit, target pick, upstream
 // handshake) -> upgrade (the client gets 101 with the subprotocol the upstream
 // chose) -> relay (messages, pings, backpressure, idle timeout) -> close
 // (codes passed through both ways) -> done (counts released, access log).
@@ -10,33 +10,20 @@
 // cannot be slowed: when the upstream falls more than maxBufferedBytes behind,
 // the client is closed with 1013 (never dropped silently). The upstream side
 // is paused while the client has more than maxBufferedBytes unsent.
-import type { HttpResponse, WebSocket, us_socket_context_t } from 'uWebSockets.js';
-import type { RequestContext, ResponseSink } from '../../pipeline/context.js';
-import type { ErrorCode } from '../../pipeline/errors.js';
-import type { Phases } from '../../pipeline/phases.js';
-import type { ResolvedWebSocket } from '../../config/load.js';
-import type { RouteConnections } from '../../features/websocket/connections.js';
-import type { Target } from '../../upstream/cluster.js';
-import type { ProxyRoute } from '../../upstream/proxy.js';
-import { upstreamRequestHeaders } from '../../upstream/headers.js';
-import { WsUpstream, sendableCloseCode, type WsUpstreamEvents } from '../../upstream/websocket.js';
-import type { WsEndpoint, WsRef } from './ws-endpoint.js';
+import type { RequestContext, ResponseSink, Upgrade, WsClient, WsEndpoint } from '../pipeline/context.js';
+import type { ErrorCode } from '../pipeline/errors.js';
+import type { ResolvedWebSocket } from '../config/load.js';
+import type { RouteConnections } from '../features/websocket/connections.js';
+import { admit, recordOutcome, releaseTrial, upstreamFilters, type Admitted } from './admission.js';
+import type { ExchangeDone, LocalError, ProxyRoute } from './proxy.js';
+import { upstreamRequestHeaders } from './headers.js';
+import { WsUpstream, sendableCloseCode, type WsUpstreamEvents } from './websocket.js';
 
 export interface WsRoute {
   readonly settings: ResolvedWebSocket;
   readonly conns: RouteConnections;
 }
 
-export interface Handshake {
-  readonly key: string;
-  readonly protocol: string;
-  readonly extensions: string;
-  readonly context: us_socket_context_t;
-}
-
-
-/** What the tunnel needs from the listener: its error reply and its end-of-exchange report. */
-export type TunnelHooks = Pick<Phases, 'fail' | 'done'>;
 
 /** Open tunnels of this worker: for the idle sweep and for drains. */
 const live = new Set<WsTunnel>();
@@ -62,14 +49,17 @@ const utf8 = (s: string): Buffer => Buffer.from(s);
 export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   readonly #ctx: RequestContext;
   readonly #sink: ResponseSink;
-  readonly #res: HttpResponse;
-  readonly #hs: Handshake;
+  readonly #hs: Upgrade;
   readonly #ws: WsRoute;
   readonly #proxy: ProxyRoute;
-  readonly #hooks: TunnelHooks;
-  #target: Target | null = null;
+  readonly #fail: LocalError;
+  readonly #done: ExchangeDone;
+  #admitted: Admitted | null = null;
+  /** The in-flight count on the target is held. */
+  #holding = false;
+  #recorded = false;
   #up: WsUpstream | null = null;
-  #client: WebSocket<WsRef> | null = null;
+  #client: WsClient | null = null;
   /** Upstream messages that came after pause() but before the client side opened (ws may still emit a few). */
   #early: [Buffer, boolean][] | null = null;
   #counted = false;
@@ -79,14 +69,14 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   #finished = false;
   #last = Date.now();
 
-  constructor(ctx: RequestContext, sink: ResponseSink, res: HttpResponse, hs: Handshake, ws: WsRoute, proxy: ProxyRoute, hooks: TunnelHooks) {
+  constructor(ctx: RequestContext, sink: ResponseSink, hs: Upgrade, ws: WsRoute, proxy: ProxyRoute, fail: LocalError, done: ExchangeDone) {
     this.#ctx = ctx;
     this.#sink = sink;
-    this.#res = res;
     this.#hs = hs;
     this.#ws = ws;
     this.#proxy = proxy;
-    this.#hooks = hooks;
+    this.#fail = fail;
+    this.#done = done;
   }
 
   // --- start ---------------------------------------------------------------
@@ -96,20 +86,26 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     if (!this.#ws.conns.open()) return this.#refuse('WICKET_ERR_WS_CONNECTION_LIMIT');
     this.#counted = true;
     const cluster = this.#proxy.cluster;
-    const target = cluster.pick(ctx);
-    if (target === null) return this.#refuse('WICKET_ERR_NO_TARGET');
-    this.#target = target;
+    // The same call path as every proxied request: breaker, balancer, outcome.
+    const got = admit(cluster, ctx, null);
+    if (typeof got === 'string') return this.#refuse(got);
+    this.#admitted = got;
+    const target = got.target;
     // Held for the tunnel's life: least-connections sees open WebSockets on every worker.
     cluster.store.begin(target.slot);
+    this.#holding = true;
+    ctx.attempts = 1;
     ctx.upstream = target.origin;
+    const headers = upstreamRequestHeaders(ctx, { proto: ctx.listener.scheme, host: target.host });
+    if (!upstreamFilters(this.#proxy, ctx, headers)) return this.#refuse('WICKET_ERR_INTERNAL');
     const s = this.#ws.settings;
     const path = this.#proxy.rewrite === null ? ctx.path : this.#proxy.rewrite(ctx.path);
     const url = `${target.origin.replace(/^http/, 'ws')}${path}${ctx.query === '' ? '' : `?${ctx.query}`}`;
     this.#up = new WsUpstream(
       {
         url,
-        protocols: this.#hs.protocol === '' ? [] : this.#hs.protocol.split(',').map((p) => p.trim()).filter((p) => p !== ''),
-        headers: headerObject(upstreamRequestHeaders(ctx, { proto: 'http', host: target.host })),
+        protocols: this.#hs.protocols === '' ? [] : this.#hs.protocols.split(',').map((p) => p.trim()).filter((p) => p !== ''),
+        headers: headerObject(headers),
         ...(this.#proxy.preserveHost && ctx.host !== '' ? { host: ctx.host } : {}),
         maxMessageBytes: s.maxMessageBytes,
         compression: s.compression,
@@ -122,7 +118,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   /** A gateway error instead of the upgrade (before any 101). */
   #refuse(code: ErrorCode): void {
     this.#upGone = this.#clientGone = true;
-    if (!this.#sink.aborted) this.#hooks.fail(this.#ctx, this.#sink, code);
+    if (!this.#sink.aborted) this.#fail(this.#ctx, this.#sink, code);
     this.#finish();
   }
 
@@ -131,6 +127,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   opened(protocol: string, extensions: string, headers: string[]): void {
     void extensions; // the upstream hop's own deflate: nothing to do with the client's
     const up = this.#up!;
+    this.#record(true);
     if (this.#sink.aborted) {
       // The client left during the handshake.
       this.#upGone = true;
@@ -143,17 +140,13 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     up.pause();
     this.#upPaused = true;
     const hs = this.#hs;
-    const res = this.#res;
     this.#ctx.status = 101;
-    res.cork(() => {
-      res.writeStatus('101 Switching Protocols');
-      for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
-      // An empty extensions header: uWS negotiates no deflate for this client.
-      res.upgrade<WsRef>({ conn: this }, hs.key, protocol, this.#ws.settings.compression ? hs.extensions : '', hs.context);
-    });
+    // Empty extensions: no deflate negotiated for this client.
+    hs.accept(this, protocol, this.#ws.settings.compression ? hs.extensions : '', headers);
   }
 
   refused(status: number, headers: string[], body: Buffer): void {
+    this.#record(status < 500);
     this.#upGone = this.#clientGone = true;
     const ctx = this.#ctx;
     ctx.status = status;
@@ -163,6 +156,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
   }
 
   failed(code: 'WICKET_ERR_UPSTREAM_CONNECT' | 'WICKET_ERR_UPSTREAM_TIMEOUT'): void {
+    this.#record(false);
     this.#refuse(code);
   }
 
@@ -175,12 +169,9 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     }
     this.#last = Date.now();
     this.#ctx.bytesOut += data.length;
-    let r = 1;
-    c.cork(() => {
-      r = c.send(data, binary, true);
-    });
+    const r = c.send(data, binary);
     if (r === 2) return this.goAway(1013, 'client not keeping up');
-    if (!this.#upPaused && c.getBufferedAmount() > this.#ws.settings.maxBufferedBytes) {
+    if (!this.#upPaused && c.bufferedAmount() > this.#ws.settings.maxBufferedBytes) {
       this.#upPaused = true;
       this.#up!.pause();
     }
@@ -188,7 +179,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
 
   ping(data: Buffer): void {
     const c = this.#client;
-    if (c !== null && !this.#clientGone) c.cork(() => c.ping(data));
+    if (c !== null && !this.#clientGone) c.ping(data);
   }
 
   pong(): void {
@@ -200,18 +191,16 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     const c = this.#client;
     if (c !== null && !this.#clientGone) {
       this.#clientGone = true;
-      c.cork(() => {
-        if (code === 1005) c.end();
-        else if (sendableCloseCode(code)) c.end(code, reason);
-        else c.end(1014, 'upstream connection lost'); // 1014: bad gateway (RFC 6455 registry)
-      });
+      if (code === 1005) c.end();
+      else if (sendableCloseCode(code)) c.end(code, reason);
+      else c.end(1014, 'upstream connection lost'); // 1014: bad gateway (RFC 6455 registry)
     }
     this.#finish();
   }
 
   // --- client events (uWS behavior handlers) ----------------------------------
 
-  clientOpened(ws: WebSocket<WsRef>): void {
+  clientOpened(ws: WsClient): void {
     this.#client = ws;
     live.add(this);
     sweeper ??= setInterval(sweep, SWEEP_MS).unref();
@@ -248,7 +237,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
 
   clientDrained(): void {
     const c = this.#client;
-    if (this.#upPaused && c !== null && c.getBufferedAmount() <= this.#ws.settings.maxBufferedBytes / 2) {
+    if (this.#upPaused && c !== null && c.bufferedAmount() <= this.#ws.settings.maxBufferedBytes / 2) {
       this.#upPaused = false;
       this.#up!.resume();
     }
@@ -283,7 +272,7 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     const c = this.#client;
     if (c !== null && !this.#clientGone) {
       this.#clientGone = true;
-      c.cork(() => c.end(code, reason)); // calls clientClosed at once
+      c.end(code, reason); // calls clientClosed at once
     }
     this.#finish();
   }
@@ -295,13 +284,25 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     this.#finished = true;
     live.delete(this);
     this.#release();
-    this.#hooks.done(this.#ctx);
+    this.#done(this.#ctx);
+  }
+
+  /** The handshake's verdict on the target (breaker, outlier detection), once. */
+  #record(ok: boolean): void {
+    if (this.#recorded || this.#admitted === null) return;
+    this.#recorded = true;
+    recordOutcome(this.#proxy.cluster, this.#admitted, ok);
   }
 
   #release(): void {
-    if (this.#target !== null) {
-      this.#proxy.cluster.store.end(this.#target.slot);
-      this.#target = null;
+    const a = this.#admitted;
+    if (a !== null && this.#holding) {
+      this.#holding = false;
+      if (!this.#recorded) {
+        this.#recorded = true;
+        releaseTrial(this.#proxy.cluster, a);
+      }
+      this.#proxy.cluster.store.end(a.target.slot);
     }
     if (this.#counted) {
       this.#counted = false;

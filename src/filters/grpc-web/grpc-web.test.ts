@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ResponseSink } from '../../pipeline/context.js';
-import { Base64Decoder, GrpcWebSink, corsHeaders, decodeBase64Segments, grpcWebMode, trailerFrame } from './grpc-web.js';
+import { Base64Decoder, GrpcWebSink, decodeBase64Segments, grpcWebMode, trailerFrame } from './grpc-web.js';
 
 test('grpcWebMode: binary, text, with a +suffix; anything else is not gRPC-Web', () => {
   assert.deepEqual(grpcWebMode('application/grpc-web'), { contentType: 'application/grpc-web', upstreamType: 'application/grpc', text: false });
@@ -42,22 +42,11 @@ test('trailerFrame: flag 0x80, big-endian length, lower-case name:value lines', 
   assert.equal(f.subarray(5).toString(), 'grpc-status:0\r\ngrpc-message:ok\r\n');
 });
 
-test('corsHeaders: only for allowed origins; preflight adds methods, headers, max-age', () => {
-  assert.equal(corsHeaders(['https://a.example'], 'https://b.example', undefined, false), null);
-  assert.equal(corsHeaders([], 'https://a.example', undefined, false), null);
-  const h = corsHeaders(['https://a.example'], 'https://a.example', 'content-type,x-grpc-web', true)!;
-  const get = (k: string) => h[h.indexOf(k) + 1];
-  assert.equal(get('access-control-allow-origin'), 'https://a.example');
-  assert.equal(get('access-control-allow-headers'), 'content-type,x-grpc-web');
-  assert.match(get('access-control-expose-headers')!, /grpc-status/);
-  assert.ok(corsHeaders(['*'], 'https://any.example', undefined, false));
-});
-
 test('GrpcWebSink: a trailers-only answer becomes the trailer frame; an answer without grpc-status is UNKNOWN', () => {
   const run = (headers: string[], trailers: string[] | null): string => {
     const out: Buffer[] = [];
     const sink = { aborted: false, started: false, extraHeaders: null, start() {}, write: (c: Buffer) => (out.push(c), true), end() {}, reply() {}, abort() {}, setListener() {} } as unknown as ResponseSink;
-    const w = new GrpcWebSink(sink, grpcWebMode('application/grpc-web')!, []);
+    const w = new GrpcWebSink(sink, grpcWebMode('application/grpc-web')!);
     w.start(200, headers, null, -1, false);
     w.end(trailers);
     return Buffer.concat(out).subarray(5).toString();

@@ -1,16 +1,13 @@
-// One subscriber of a pubsub route on uWS: upgraded at once (no upstream),
+// One subscriber of a pubsub route: upgraded at once (no upstream),
 // its topics joined natively on open, the client protocol (subscribe,
 // unsubscribe, publish as JSON text frames) applied when the route allows it.
 // Close codes the gateway sends: 1013 slow subscriber dropped (hub), 1008 a
 // client message the route does not allow or cannot parse, 1003 a binary
 // client message, 1009 one over the route's maxMessageBytes, 1001 drain.
-import type { HttpResponse, WebSocket } from 'uWebSockets.js';
-import type { RequestContext } from '../../pipeline/context.js';
+import type { RequestContext, Upgrade, WsClient, WsEndpoint } from '../../pipeline/context.js';
 import type { ResolvedPubSubRoute } from '../../config/resolve.js';
-import type { PubSubHub, RouteGroup, Subscriber, SubscriberSocket } from '../../features/pubsub/hub.js';
-import { parseClientOp } from '../../features/pubsub/topics.js';
-import type { Handshake } from './ws-tunnel.js';
-import type { WsEndpoint, WsRef } from './ws-endpoint.js';
+import type { PubSubHub, RouteGroup, Subscriber, SubscriberSocket } from './hub.js';
+import { parseClientOp } from './topics.js';
 
 /** A compiled pubsub route. */
 export interface PubSubRoute {
@@ -24,7 +21,7 @@ export class PubSubSocket implements WsEndpoint, SubscriberSocket {
   readonly #route: PubSubRoute;
   readonly #initial: string[];
   readonly #done: (ctx: RequestContext) => void;
-  #ws: WebSocket<WsRef> | null = null;
+  #ws: WsClient | null = null;
   #sub: Subscriber | null = null;
   #closed = false;
   readonly remote: string;
@@ -38,9 +35,9 @@ export class PubSubSocket implements WsEndpoint, SubscriberSocket {
   }
 
   /** The 101 at once: no subprotocol, no extensions (published frames go out uncompressed). */
-  upgrade(res: HttpResponse, hs: Handshake): void {
+  upgrade(hs: Upgrade): void {
     this.#ctx.status = 101;
-    res.cork(() => res.upgrade<WsRef>({ conn: this }, hs.key, '', '', hs.context));
+    hs.accept(this, '', '', []);
   }
 
   // --- SubscriberSocket (called by the hub) -------------------------------------
@@ -54,18 +51,18 @@ export class PubSubSocket implements WsEndpoint, SubscriberSocket {
   }
 
   bufferedAmount(): number {
-    return this.#ws!.getBufferedAmount();
+    return this.#ws!.bufferedAmount();
   }
 
   end(code: number, reason: string): void {
     const ws = this.#ws;
     if (ws === null || this.#closed) return;
-    ws.cork(() => ws.end(code, reason)); // calls clientClosed at once
+    ws.end(code, reason); // calls clientClosed at once
   }
 
   // --- uWS events -------------------------------------------------------------------
 
-  clientOpened(ws: WebSocket<WsRef>): void {
+  clientOpened(ws: WsClient): void {
     this.#ws = ws;
     const { hub, group } = this.#route;
     const sub = hub.attach(group, this);

@@ -1,4 +1,4 @@
-// gRPC-Web on the uWS listener, translated to gRPC for an HTTP/2 upstream
+// gRPC-Web, translated to gRPC for an HTTP/2 upstream
 // (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-WEB.md):
 // - request: application/grpc-web[+proto] goes upstream as application/grpc[+proto];
 //   application/grpc-web-text[+proto] is base64 and is decoded on the way;
@@ -80,14 +80,12 @@ const GRPC_TRAILERS = new Set(['grpc-status', 'grpc-message', 'grpc-status-detai
 export class GrpcWebSink implements ResponseSink {
   readonly #out: ResponseSink;
   readonly #mode: GrpcWebMode;
-  readonly #cors: readonly string[];
   /** Trailers that came in the response headers (a trailers-only answer). */
   #headerTrailers: string[] = [];
 
-  constructor(out: ResponseSink, mode: GrpcWebMode, corsHeaders: readonly string[]) {
+  constructor(out: ResponseSink, mode: GrpcWebMode) {
     this.#out = out;
     this.#mode = mode;
-    this.#cors = corsHeaders;
   }
 
   get aborted(): boolean {
@@ -111,7 +109,7 @@ export class GrpcWebSink implements ResponseSink {
   }
 
   start(status: number, headers: readonly (Buffer | string)[] | null, skip: Uint8Array | null, _cl: number, noBody: boolean): void {
-    const out: string[] = ['content-type', this.#mode.contentType, ...this.#cors];
+    const out: string[] = ['content-type', this.#mode.contentType];
     if (headers !== null) {
       for (let i = 0; i < headers.length; i += 2) {
         if (skip !== null && skip[i] === 1) continue;
@@ -139,7 +137,7 @@ export class GrpcWebSink implements ResponseSink {
   }
 
   reply(status: number, headers: readonly string[], body: string | Buffer, close: boolean): void {
-    this.#out.reply(status, [...headers, ...this.#cors], body, close);
+    this.#out.reply(status, headers, body, close);
   }
 
   abort(): void {
@@ -150,20 +148,4 @@ export class GrpcWebSink implements ResponseSink {
   #writeText(chunk: Buffer): boolean {
     return this.#out.write(Buffer.from(chunk.toString('base64'), 'latin1'));
   }
-}
-
-/**
- * CORS for browser gRPC-Web clients: the preflight answer, or the headers
- * for an actual response, when `origin` is allowed ('*' allows any).
- */
-export function corsHeaders(origins: readonly string[], origin: string | undefined, requestHeaders: string | undefined, preflight: boolean): string[] | null {
-  if (origin === undefined || origins.length === 0) return null;
-  if (!origins.includes('*') && !origins.includes(origin)) return null;
-  const h = ['access-control-allow-origin', origin, 'vary', 'origin', 'access-control-expose-headers', 'grpc-status, grpc-message, grpc-status-details-bin'];
-  if (preflight) {
-    h.push('access-control-allow-methods', 'POST, OPTIONS');
-    h.push('access-control-allow-headers', requestHeaders ?? 'content-type, x-grpc-web, x-user-agent, grpc-timeout');
-    h.push('access-control-max-age', '86400');
-  }
-  return h;
 }

@@ -55,6 +55,8 @@ export interface Req {
   /** Adds content-length for a body (default true). */
   contentLength?: boolean;
   timeoutMs?: number;
+  /** HTTP/1.1: how long to wait for stray bytes after the response (default 150 ms). */
+  settleMs?: number;
 }
 
 export function listenerPort(gw: Gateway, l: ListenerName): number {
@@ -93,7 +95,7 @@ export function h1Bytes(r: Req, authority: string): Buffer {
 
 function headerMap(list: [string, string][]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [n, v] of list) out[n] = n in out ? `${out[n]}${n === 'set-cookie' ? '\n' : ', '}${v}` : v;
+  for (const [n, v] of list) out[n] = Object.hasOwn(out, n) ? `${out[n]}${n === 'set-cookie' ? '\n' : ', '}${v}` : v;
   return out;
 }
 
@@ -102,7 +104,7 @@ export async function send(gw: Gateway, l: ListenerName, r: Req): Promise<Reply>
   const port = listenerPort(gw, l);
   const authority = r.authority ?? `127.0.0.1:${port}`;
   if (l === 'uws' || l === 'tls-h1') {
-    const res = await rawOn(gw, l, h1Bytes(r, authority), { timeoutMs: r.timeoutMs ?? 5000, heads: [(r.method ?? 'GET') === 'HEAD'] });
+    const res = await rawOn(gw, l, h1Bytes(r, authority), { timeoutMs: r.timeoutMs ?? 5000, heads: [(r.method ?? 'GET') === 'HEAD'], settleMs: r.settleMs });
     const first = res.responses[0];
     if (first === undefined) {
       return { status: 0, headers: {}, body: Buffer.alloc(0), closed: res.closed, error: res.closed ? `connection closed with no response (got ${JSON.stringify(res.text.slice(0, 200))})` : `no response in time (got ${JSON.stringify(res.text.slice(0, 200))})` };
@@ -141,7 +143,7 @@ function h2send(port: number, secure: boolean, r: Req, authority: string): Promi
     for (const [n, v] of r.headers ?? []) {
       const k = n.toLowerCase();
       const val = typeof v === 'string' ? v : v.toString('latin1');
-      const prev = headers[k];
+      const prev = Object.hasOwn(headers, k) ? headers[k] : undefined; // a header may be named "constructor"
       headers[k] = prev === undefined ? val : Array.isArray(prev) ? [...prev, val] : [String(prev), val];
     }
     if (body !== undefined && r.contentLength !== false) headers['content-length'] = String(body.length);

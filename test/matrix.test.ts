@@ -9,6 +9,12 @@
 // WICKET_ERR_HTTP2_REQUIRED; an Upgrade on the TLS HTTP/1.1 fallback (node
 // cannot hand the socket to uWS) -> 501 WICKET_ERR_UPGRADE_UNSUPPORTED; a
 // plain request on a pub/sub route -> 426 WICKET_ERR_UPGRADE_REQUIRED.
+//
+// Upstreams: an HTTP/1.1 echo; a plain node:http2 server and, separately, an
+// @grpc/grpc-js server (grpc-js answers 415 to anything that is not gRPC, so
+// one server cannot be both); a `ws` echo whose HTTP server answers plain GETs.
+// On a tree whose config refuses the route `cors` key, the gateway is started
+// without that route: the cors cells then fail with the refusal, the others run.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -291,7 +297,10 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
       assert.ok(f.trailers !== null, `a trailers frame: ${show(r)}`);
       assert.equal(f.trailers['grpc-status'], '0', JSON.stringify(f.trailers));
       assert.equal(f.rest, 0, 'nothing after the trailers frame');
-
+    });
+  }
+  for (const l of LISTENERS) {
+    cell('grpc-web CORS preflight', l, async () => {
       const pre = await send(gw, l, {
         method: 'OPTIONS',
         path: '/wicket.matrix.Web/Say',

@@ -109,6 +109,8 @@ export interface SendRawOptions extends Omit<ParseResponsesOptions, 'closed' | '
   waitBefore?: (i: number) => Promise<void>;
   /** Default 3000. */
   timeoutMs?: number;
+  /** Opens the connection (default: plain TCP to 127.0.0.1:`port`); e.g. a tls.connect for HTTP/1.1 over TLS. */
+  connect?: () => net.Socket;
 }
 
 export interface RawResult {
@@ -131,7 +133,7 @@ export function sendRaw(port: number, parts: string | Buffer | (string | Buffer)
   const expect = opts.expect ?? 1;
   const parseOpts = { max: opts.max ?? expect, heads: opts.heads, skipInterim: opts.skipInterim };
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = opts.connect ? opts.connect() : net.connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
     let done = false;
     let settling = false;

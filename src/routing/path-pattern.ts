@@ -1,5 +1,7 @@
 // Path patterns of a route: exact (/a/b), parameters (/users/:id), a final
 // wildcard (/api/* matches /api, /api/ and everything below) or a regex.
+import { normalizePath, type EncodedSlashes } from './normalize.js';
+
 export type PathKind = 'exact' | 'param' | 'prefix' | 'regex';
 
 export interface PathMatcher {
@@ -14,11 +16,12 @@ export interface PathMatcher {
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-export function compilePath(path: string | undefined, pathRegex: string | undefined): PathMatcher {
+/** `slashes` is the gateway's choice for request paths (normalize.ts), so that a literal is spelled as they are. */
+export function compilePath(path: string | undefined, pathRegex: string | undefined, slashes: EncodedSlashes = 'keep'): PathMatcher {
   if (pathRegex !== undefined) {
     return { kind: 'regex', literalLength: pathRegex.replace(/[\\^$.*+?()[\]{}|]/g, '').length, paramNames: [], literal: '', regex: new RegExp(pathRegex) };
   }
-  const p = path ?? '/*';
+  const p = normalPattern(path ?? '/*', slashes);
   if (p.endsWith('/*')) {
     const literal = p.slice(0, -2);
     if (literal.includes(':')) return compileParams(literal, true);
@@ -26,6 +29,16 @@ export function compilePath(path: string | undefined, pathRegex: string | undefi
   }
   if (p.includes('/:')) return compileParams(p, false);
   return { kind: 'exact', literalLength: p.length, paramNames: [], literal: p, regex: null };
+}
+
+// Request paths are compared in normal form, so the pattern's literals are
+// put in that form too: /caf%c3%a9, /café and /caf%C3%A9 are one route, and
+// /h2c/%66lag one with /h2c/flag. ':name' and a final '*' pass unchanged.
+function normalPattern(path: string, slashes: EncodedSlashes): string {
+  if (path.includes('#')) throw new Error(`path pattern ${JSON.stringify(path)}: a request path never has a '#' (fragment)`);
+  const p = normalizePath(path, slashes);
+  if (p === null) throw new Error(`path pattern ${JSON.stringify(path)} is not a valid request path (RFC 3986)`);
+  return p;
 }
 
 function compileParams(p: string, prefix: boolean): PathMatcher {

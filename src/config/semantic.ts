@@ -5,6 +5,7 @@ import type { Issue } from './errors.js';
 import { accessSync, constants } from 'node:fs';
 import { isIP } from 'node:net';
 import { DEFAULTS } from './schema.js';
+import { compilePath } from '../routing/path-pattern.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -259,6 +260,16 @@ function checkRoute(route: unknown, i: number, upstreams: Obj, names: Map<string
     }
   }
 
+  // A route path no request path can have is refused here, with its line, not when workers compile it.
+  const m = route.match;
+  if (isObj(m) && typeof m.path === 'string') {
+    const slashes = isObj(limitsOf) && (limitsOf.encodedSlashes === 'decode' || limitsOf.encodedSlashes === 'reject') ? limitsOf.encodedSlashes : 'keep';
+    try {
+      compilePath(m.path, undefined, slashes);
+    } catch (err) {
+      issues.push({ at: [...at, 'match', 'path'], message: (err as Error).message });
+    }
+  }
   const proxied = route.upstream !== undefined;
   const responds = route.respond !== undefined;
   const pubsub = route.pubsub !== undefined;

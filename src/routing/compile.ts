@@ -86,7 +86,7 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
       onResponseHeaders: nonNull(filters.filter((f) => f.onResponseHeaders !== undefined).reverse()),
       onDone: nonNull(filters.filter((f) => f.onDone !== undefined)),
     };
-    return { priority: r.priority ?? 0, index: r.index, matchers: compileMatchers(r.match), value };
+    return { priority: r.priority ?? 0, index: r.index, matchers: compileMatchers(r.match, config.limits.encodedSlashes), value };
   });
   const l = config.limits;
   return {

@@ -9,6 +9,7 @@
 import { compilePath, matchPath, type PathMatcher } from './path-pattern.js';
 import { compileHosts, compileValueMatchers, testHost, testValue, type HostMatcher, type ValueMatcher } from './matchers.js';
 import type { MatchConfig } from '../config/schema.js';
+import type { EncodedSlashes } from './normalize.js';
 
 /** What the router needs from a request; the listener's context implements it. */
 export interface Routable {
@@ -37,10 +38,10 @@ export interface Rankable<T> {
   readonly value: T;
 }
 
-export function compileMatchers(m: MatchConfig): RouteMatchers {
+export function compileMatchers(m: MatchConfig, slashes: EncodedSlashes = 'keep'): RouteMatchers {
   const hosts = m.host === undefined ? undefined : Array.isArray(m.host) ? m.host : [m.host];
   return {
-    path: compilePath(m.path, m.pathRegex),
+    path: compilePath(m.path, m.pathRegex, slashes),
     methods: m.methods ? new Set(m.methods.map((x) => x.toUpperCase())) : null,
     hosts: compileHosts(hosts),
     headers: compileValueMatchers(m.headers, true),

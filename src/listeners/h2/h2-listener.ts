@@ -34,6 +34,7 @@ export interface H2ListenerOptions {
 }
 
 const RESET_WINDOW_MS = 10_000;
+const NON_ASCII = /[^\x00-\x7f]/;
 const H2C: ListenerInfo = { name: 'h2c', scheme: 'http', http2: true, upgrade: false, looseChunked: false };
 const TLS_H2: ListenerInfo = { name: 'https-h2', scheme: 'https', http2: true, upgrade: false, looseChunked: false };
 const TLS_H1: ListenerInfo = { name: 'https-h1', scheme: 'https', http2: false, upgrade: false, looseChunked: false };
@@ -142,7 +143,9 @@ export class H2Listener {
     ctx.remoteAddress = st.remote;
     ctx.host = headers[':authority'] ?? '';
     ctx.hasBody = !stream.endAfterHeaders;
-    splitTarget(ctx, headers[':path'] ?? '');
+    const path = headers[':path'] ?? '';
+    // node hands :path over as latin1; uWS decodes targets as UTF-8: the same bytes must route the same.
+    splitTarget(ctx, NON_ASCII.test(path) ? Buffer.from(path, 'latin1').toString('utf8') : path);
     this.#host.gateway.handle(ctx, sink);
   }
 

@@ -9,7 +9,7 @@
 // A filter or action that throws fails its own request with
 // WICKET_ERR_INTERNAL and is reported; it never reaches the event loop.
 import type { RouteTable, CompiledRoute } from '../routing/route.js';
-import { startProxy } from '../upstream/start-proxy.js';
+import { ProxyCall } from '../upstream/proxy.js';
 import { WsTunnel } from '../upstream/ws-tunnel.js';
 import { PubSubSocket } from '../features/pubsub/socket.js';
 import { topicsAtConnect } from '../features/pubsub/topics.js';
@@ -165,7 +165,7 @@ export class Gateway {
         break;
     }
     if (extra !== null) sink.extraHeaders = extra;
-    startProxy(ctx, sink, a.proxy, this.#finishFn, this.#failFn);
+    new ProxyCall(ctx, sink, this.#finishFn, this.#failFn).start(a.proxy);
   }
 
   #notFound(ctx: RequestContext, down: Downstream): void {

@@ -1,5 +1,5 @@
 // The first steps of every upstream call, whatever its protocol (HTTP/1.1
-// ProxyCall, HTTP/2 H2Call, WebSocket tunnel): the breaker admits or not,
+// and HTTP/2 ProxyCall, WebSocket tunnel): the breaker admits or not,
 // the cluster's balancer picks a target; and the last step: the outcome is
 // recorded once (outlier detection, breaker), in shared memory, so every
 // worker sees it.

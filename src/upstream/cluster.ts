@@ -30,7 +30,7 @@ export class Cluster {
   readonly eject5xx: boolean;
   /** Connect timeout of the upstream (WebSocket handshakes use it whole). */
   readonly connectTimeoutMs: number;
-  /** Headers timeout of the upstream (HTTP/2 calls without a grpc-timeout use it). */
+  /** Headers timeout of the upstream (its clients enforce it; gRPC streams have only their deadline). */
   readonly headersTimeoutMs: number;
   /** h2: requests go over HTTP/2 sessions (src/upstream/h2/), not the HTTP/1.1 pools. */
   readonly protocol: 'http1' | 'h2';

@@ -1,7 +1,9 @@
-// The proxy phases for one request: admit (circuit breaker) -> select (the
-// cluster's balancer over shared counters) -> dispatch a try -> relay, with
-// retries of failed tries on another target while nothing has reached the
-// client. ProxyCall is the sink's listener (drain, client abort); each try is
+// The one upstream call path, whatever the target speaks (HTTP/1.1 through
+// Wicket's client or undici, HTTP/2 and gRPC through H2Dispatcher): admit
+// (circuit breaker) -> select (the cluster's balancer over shared counters)
+// -> onUpstreamRequest filters -> dispatch a try -> relay, with retries of
+// failed tries on another target while nothing has reached the client
+// (requests with a body, gRPC ones included, are never retried). ProxyCall is the sink's listener (drain, client abort); each try is
 // an Attempt, the upstream client's handler (callbacks in the order they
 // happen: onConnect, onHeaders, onData*, onComplete | onError). Events of a
 // try that was given up are ignored. Every try is counted in shared memory
@@ -10,6 +12,7 @@
 import type { ResolvedRetry } from '../config/load.js';
 import type { RequestContext, ResponseSink, SinkListener } from '../pipeline/context.js';
 import { upstreamErrorCode, type ErrorCode } from '../pipeline/errors.js';
+import { GrpcStatus, formatGrpcTimeout, isGrpc, parseGrpcTimeout } from '../pipeline/grpc.js';
 import type { Filter } from '../pipeline/filter.js';
 import { admit, recordOutcome, releaseTrial, upstreamFilters, type Admitted } from './admission.js';
 import { scanResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -108,8 +111,8 @@ class Attempt implements UpstreamHandler {
   onData(chunk: Buffer): boolean {
     return this.call.onData(this, chunk);
   }
-  onComplete(): void {
-    this.call.onComplete(this);
+  onComplete(trailers: unknown): void {
+    this.call.onComplete(this, (trailers as (Buffer | string)[] | null) ?? null);
   }
   onError(err: Error): void {
     this.call.onError(this, err);
@@ -129,6 +132,12 @@ export class ProxyCall implements SinkListener {
   #expired = false;
   #timer: NodeJS.Timeout | null = null;
   #backoff: NodeJS.Timeout | null = null;
+  /** A gRPC call (gRPC-Web included, once translated): its deadline and status decide. */
+  #grpc = false;
+  /** The client's grpc-timeout in ms, passed upstream with the time spent taken off. */
+  #grpcDeadline: number | undefined;
+  /** grpc-status of a trailers-only answer (in the response headers). */
+  #headerStatus: string | undefined;
 
   constructor(ctx: RequestContext, sink: ResponseSink, done: ExchangeDone, fail: LocalError) {
     this.#ctx = ctx;
@@ -140,7 +149,20 @@ export class ProxyCall implements SinkListener {
   start(route: ProxyRoute): void {
     this.#route = route;
     this.#sink.setListener(this);
-    if (route.timeoutMs > 0) this.#timer = setTimeout(onTimeout, route.timeoutMs, this);
+    const ctx = this.#ctx;
+    let limit = route.timeoutMs;
+    if (isGrpc(ctx)) {
+      // The client's deadline, else the route's; counted from the request's arrival.
+      this.#grpc = true;
+      this.#grpcDeadline = parseGrpcTimeout(ctx.header('grpc-timeout'));
+      if (this.#grpcDeadline !== undefined) limit = this.#grpcDeadline;
+      if (limit > 0) limit -= performance.now() - ctx.startedAt;
+      if (limit <= 0 && (this.#grpcDeadline !== undefined || route.timeoutMs > 0)) {
+        this.#expired = true;
+        return this.#localFail('WICKET_ERR_UPSTREAM_TIMEOUT');
+      }
+    }
+    if (limit > 0) this.#timer = setTimeout(onTimeout, limit, this);
     this.#try();
   }
 
@@ -164,6 +186,10 @@ export class ProxyCall implements SinkListener {
     if (perTry !== undefined) a.timer = setTimeout(onTryTimeout, perTry, a);
     const path = route.rewrite === null ? ctx.path : route.rewrite(ctx.path);
     const headers = upstreamRequestHeaders(ctx, { proto: ctx.listener.scheme, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host });
+    if (this.#grpcDeadline !== undefined) {
+      const left = formatGrpcTimeout(this.#grpcDeadline - (performance.now() - ctx.startedAt));
+      for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'grpc-timeout') headers[i + 1] = left;
+    }
     if (!upstreamFilters(route, ctx, headers)) {
       this.#end(a);
       releaseTrial(cluster, got);
@@ -194,7 +220,9 @@ export class ProxyCall implements SinkListener {
     const cluster = this.#route!.cluster;
     cluster.store.recordLatency(a.target.slot, (performance.now() - a.startedAt) * 1000);
     const failed = status >= 500;
-    this.#record(a, !failed, failed && !cluster.eject5xx);
+    // A gRPC call's verdict is its grpc-status, known at the end (or now, for a trailers-only answer).
+    if (this.#grpc && !failed) this.#headerStatus = grpcStatusIn(raw);
+    else this.#record(a, !failed, failed && !cluster.eject5xx);
     if (failed && this.#mayRetry(status, null, null)) {
       this.#retry(a);
       return true;
@@ -220,12 +248,15 @@ export class ProxyCall implements SinkListener {
     return false;
   }
 
-  onComplete(a: Attempt): void {
+  onComplete(a: Attempt, trailers: readonly (Buffer | string)[] | null): void {
     this.#end(a);
     if (a !== this.#current || this.#finished) return;
-    this.#record(a, true, false);
+    const t = trailers === null || trailers.length === 0 ? null : trailers.map(String);
+    // UNAVAILABLE from a gRPC server is its own failure report; other statuses are answers.
+    const ok = !this.#grpc || Number((t === null ? undefined : grpcStatusIn(t)) ?? this.#headerStatus ?? 0) !== GrpcStatus.UNAVAILABLE;
+    this.#record(a, ok, false);
     this.#finished = true;
-    this.#sink.end();
+    this.#sink.end(t);
     this.#finish();
   }
 
@@ -258,6 +289,10 @@ export class ProxyCall implements SinkListener {
     ctx.body?.destroy();
     if (!sink.started) {
       this.#fail(ctx, sink, code);
+    } else if (this.#grpc && code === 'WICKET_ERR_UPSTREAM_TIMEOUT') {
+      // A started gRPC answer still ends properly: its trailers say why.
+      ctx.errorCode = code;
+      sink.end(['grpc-status', String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message', 'deadline exceeded at the gateway']);
     } else {
       // Headers are out: the only honest signal left is a cut connection.
       ctx.errorCode = code;
@@ -382,6 +417,15 @@ export class ProxyCall implements SinkListener {
     this.#sink.setListener(null);
     this.#done(this.#ctx);
   }
+}
+
+/** grpc-status in a flat header or trailer list. */
+function grpcStatusIn(flat: readonly (Buffer | string)[]): string | undefined {
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]!;
+    if (k.length === 11 && String(k).toLowerCase() === 'grpc-status') return String(flat[i + 1]);
+  }
+  return undefined;
 }
 
 function onTimeout(call: ProxyCall): void {

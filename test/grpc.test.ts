@@ -99,6 +99,10 @@ routes:
   - name: grpc
     match: { path: "/wicket.test.Echo/*" }
     upstream: echo
+  - name: grpc-small
+    match: { path: "/wicket.test.Echo/*", headers: { x-small: "yes" } }
+    upstream: echo
+    maxBodyBytes: 1024
   - name: dead
     match: { path: "/wicket.test.Dead/*" }
     upstream: nowhere
@@ -133,6 +137,24 @@ routes:
     assert.equal(r.res!.toString(), 'echo:ping');
     assert.equal(r.headers!.get('x-header-back')[0], 'hello-md');
     assert.equal(r.trailers!.get('x-trailer')[0], 'tail');
+  });
+
+  const clientStream = (messages: Buffer[]) =>
+    new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) => {
+      const md = new grpc.Metadata();
+      md.set('x-small', 'yes');
+      const call = (client.ClientStream as (m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: Buffer) => void) => grpc.ClientWritableStream<Buffer>)(md, (err, res) => resolve({ err, res }));
+      for (const m of messages) call.write(m);
+      call.end();
+    });
+
+  test('maxBodyBytes is per message on a gRPC stream: many small messages pass, one over it is RESOURCE_EXHAUSTED', async () => {
+    // 40 x 200 bytes: 8 KB in all on a route whose limit is 1 KiB.
+    const many = await clientStream(Array.from({ length: 40 }, (_, i) => Buffer.alloc(200, 97 + (i % 26))));
+    assert.equal(many.err, null);
+    assert.equal(many.res!.toString().split('+').length, 40);
+    const big = await clientStream([Buffer.alloc(10, 120), Buffer.alloc(2000, 121)]);
+    assert.equal(big.err?.code, grpc.status.RESOURCE_EXHAUSTED, String(big.err));
   });
 
   test('server streaming: every message, in order', async () => {

@@ -7,7 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startGateway, type Gateway } from './helpers/gateway.js';
+import net from 'node:net';
+import { startGateway, workerPids, type Gateway } from './helpers/gateway.js';
+import { sleep } from './helpers/wait.js';
 import { decodeStringField1, encodeStringField1, grpcWebClient } from './helpers/grpc-web-client.js';
 
 const id = (b: Buffer): Buffer => b;
@@ -139,5 +141,25 @@ routes:
     assert.equal(r.headers.get('access-control-allow-origin'), 'https://app.example');
     assert.match(r.headers.get('access-control-expose-headers') ?? '', /grpc-status/);
     await r.arrayBuffer();
+  });
+
+  test('text mode: a client that goes away mid-stream (a browser cancel) ends only its call; the workers live', async () => {
+    const pids = workerPids(gw);
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, 4]), Buffer.from(encodeStringField1('50'))]);
+    const body = frame.toString('base64');
+    for (let i = 0; i < 4; i++) {
+      // The streamed call takes 50 x 300 ms; the client leaves after the first message.
+      const s = net.connect(gw.port, '127.0.0.1');
+      s.on('error', () => {});
+      s.write(`POST /wicket.web.Echo/Count HTTP/1.1\r\nHost: a\r\nContent-Type: application/grpc-web-text\r\nX-Grpc-Web: 1\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      await new Promise<void>((resolve) => s.once('data', () => resolve()));
+      s.destroy();
+    }
+    await sleep(500);
+    assert.deepEqual(gw.output.filter((l) => l.includes('worker died')), []);
+    assert.deepEqual(workerPids(gw), pids);
+    const c = grpcWebClient(gw.url, 'text');
+    const r = await c.unary('/wicket.web.Echo/Say', encodeStringField1('after'));
+    assert.equal(r.status.code, grpc.status.OK);
   });
 });

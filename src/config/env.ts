@@ -45,9 +45,9 @@ export function readEnvOverrides(env: Env): { overrides: EnvOverrides; issues: I
 
   num('WICKET_WORKERS', 1, 256, (n) => (overrides.workers = n));
   host('WICKET_HTTP_HOST', (s) => (overrides.httpHost = s));
-  num('WICKET_HTTP_PORT', 0, 65535, (n) => (overrides.httpPort = n));
+  num('WICKET_HTTP_PORT', 1, 65535, (n) => (overrides.httpPort = n));
   host('WICKET_ADMIN_HOST', (s) => (overrides.adminHost = s));
-  num('WICKET_ADMIN_PORT', 0, 65535, (n) => (overrides.adminPort = n));
+  num('WICKET_ADMIN_PORT', 1, 65535, (n) => (overrides.adminPort = n));
 
   const level = get('WICKET_LOG_LEVEL');
   if (level !== undefined) {

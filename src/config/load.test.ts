@@ -415,6 +415,13 @@ ${limits.map((l) => `        - ${l}\n`).join('')}`;
     const text = BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 8080 }, h2c: { port: 8080 } }');
     const errs = errorsOf(text);
     assert.equal(errorAt(errs, 'listen.h2c.port').message, "port 8080 is already listen.http's");
+    const zero = errorsOf(BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 0 } }'));
+    assert.match(errorAt(zero, 'listen.http.port').message, /^port 0 is not allowed/);
+    assert.equal(errorAt(zero, 'listen.http.port').line, lineOf(BASE, 'listen:'));
+    const admin = errorsOf(`${BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 9000 } }')}admin: { port: 9000 }\n`);
+    assert.equal(errorAt(admin, 'admin.port').message, "port 9000 is already listen.http's");
+    const adminDefault = errorsOf(BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 9901 } }'));
+    assert.equal(errorAt(adminDefault, 'admin').message, "port 9901 is already listen.http's");
     const tls = errorsOf(BASE.replace('listen: { http: { port: 8080 } }', 'listen: { http: { port: 8080 }, https: { port: 8443, cert: /nonexistent/cert.pem, key: /nonexistent/key.pem } }'));
     assert.equal(errorAt(tls, 'listen.https.cert').message, 'cannot read /nonexistent/cert.pem');
     assert.equal(errorAt(tls, 'listen.https.key').message, 'cannot read /nonexistent/key.pem');
@@ -522,7 +529,7 @@ describe('environment overrides', () => {
     const cfg = parseConfig(BASE, 'x.yaml', {
       WICKET_WORKERS: '3',
       WICKET_HTTP_HOST: '::',
-      WICKET_HTTP_PORT: '0',
+      WICKET_HTTP_PORT: '8181',
       WICKET_ADMIN_HOST: '0.0.0.0',
       WICKET_ADMIN_PORT: '9999',
       WICKET_LOG_LEVEL: 'debug',
@@ -530,7 +537,7 @@ describe('environment overrides', () => {
       UNRELATED: 'x',
     });
     assert.equal(cfg.workers, 3);
-    assert.deepEqual(cfg.listen.http, { host: '::', port: 0 });
+    assert.deepEqual(cfg.listen.http, { host: '::', port: 8181 });
     assert.deepEqual(cfg.admin, { host: '0.0.0.0', port: 9999 });
     assert.deepEqual(cfg.log, { level: 'debug', access: false });
   });

@@ -21,7 +21,7 @@ export function checkSemantics(root: unknown): Issue[] {
   const upstreams = isObj(root.upstreams) ? root.upstreams : {};
   for (const [name, up] of Object.entries(upstreams)) checkUpstream(name, up, issues);
   checkCapacity(root, upstreams, issues);
-  checkListeners(root.listen, issues);
+  checkListeners(root.listen, root.admin, issues);
   checkSupervisor(root.supervisor, issues);
   const rl = isObj(root.rateLimit) ? root.rateLimit : {};
   if (Array.isArray(rl.trustedProxies)) {
@@ -209,17 +209,28 @@ function checkHeaderNames(headers: unknown, at: (string | number)[], issues: Iss
   for (const [k] of entries(headers)) if (!HEADER_NAME.test(k)) issues.push({ at: [...at, k], message: `"${k}" is not a valid header name` });
 }
 
-/** The HTTP/1.1, h2c and TLS listeners each need their own port. */
-function checkListeners(listen: unknown, issues: Issue[]): void {
+/**
+ * The HTTP/1.1, h2c, TLS and admin listeners each need their own port, and a
+ * real one: with port 0 every worker would bind its own random port (and
+ * the admin port would be unknown).
+ */
+function checkListeners(listen: unknown, admin: unknown, issues: Issue[]): void {
   if (!isObj(listen)) return;
   const seen = new Map<number, string>();
+  const claim = (at: (string | number)[], what: string, port: unknown): void => {
+    if (typeof port !== 'number') return;
+    if (port === 0) return void issues.push({ at, message: 'port 0 is not allowed: every worker would listen on a random port of its own' });
+    const other = seen.get(port);
+    if (other !== undefined) issues.push({ at, message: `port ${port} is already ${other}'s` });
+    else seen.set(port, what);
+  };
   for (const name of ['http', 'h2c', 'https']) {
     const l = listen[name];
-    if (!isObj(l) || typeof l.port !== 'number' || l.port === 0) continue;
-    const other = seen.get(l.port);
-    if (other !== undefined) issues.push({ at: ['listen', name, 'port'], message: `port ${l.port} is already listen.${other}'s` });
-    else seen.set(l.port, name);
+    if (isObj(l)) claim(['listen', name, 'port'], `listen.${name}`, l.port);
   }
+  // The admin listener (default port 9901) is the supervisor's.
+  if (isObj(admin) && admin.port !== undefined) claim(['admin', 'port'], 'admin', admin.port);
+  else if (admin === undefined || isObj(admin)) claim(['admin'], 'admin', DEFAULTS.adminPort);
   // A missing certificate or key would only show when the workers start: refuse the config instead.
   const tls = listen.https;
   if (isObj(tls)) {

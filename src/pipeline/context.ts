@@ -125,8 +125,14 @@ export class RequestContext implements Routable {
 export interface ResponseSink {
   /** True once the client went away; nothing may be written after that. */
   readonly aborted: boolean;
-  /** True once start() ran: an error now can only cut the connection. */
+  /** True once start() ran (the answer's head is chosen; it may still be held). */
   readonly started: boolean;
+  /**
+   * True once any byte of the answer went to the client: an error now can
+   * only cut the connection. Until then the gateway may still answer with
+   * its own error instead (an upstream that failed after its headers).
+   */
+  readonly committed: boolean;
   /** The gateway's own headers for the response (set before start). */
   extraHeaders: readonly string[] | null;
   /**

@@ -25,6 +25,9 @@ class Recorder implements Downstream {
   body = '';
   close = false;
   opened = 0;
+  get committed(): boolean {
+    return this.started;
+  }
   setListener(_l: SinkListener | null): void {}
   start(status: number): void {
     this.started = true;

@@ -218,7 +218,7 @@ export class Gateway {
     if (ctx.finished) return;
     try {
       ctx.body?.destroy();
-      if (!sink.started && !sink.aborted) this.fail(ctx, sink, 'WICKET_ERR_INTERNAL');
+      if (!sink.committed && !sink.aborted) this.fail(ctx, sink, 'WICKET_ERR_INTERNAL');
       else {
         ctx.errorCode = 'WICKET_ERR_INTERNAL';
         sink.abort();

@@ -28,6 +28,10 @@ export class HeadSink implements ResponseSink {
     return this.#inner.started;
   }
 
+  get committed(): boolean {
+    return this.#inner.committed;
+  }
+
   setListener(l: SinkListener | null): void {
     this.#inner.setListener(l);
   }

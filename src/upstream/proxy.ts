@@ -287,7 +287,8 @@ export class ProxyCall implements SinkListener {
     // Before any reply: destroying a paused body resumes its uWS response,
     // which must not happen after that response ended.
     ctx.body?.destroy();
-    if (!sink.started) {
+    if (!sink.committed) {
+      // Nothing reached the client (headers may have come from the upstream, but no byte went out): an honest error.
       this.#fail(ctx, sink, code);
     } else if (this.#grpc && code === 'WICKET_ERR_UPSTREAM_TIMEOUT') {
       // A started gRPC answer still ends properly: its trailers say why.

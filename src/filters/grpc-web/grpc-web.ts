@@ -96,6 +96,10 @@ export class GrpcWebSink implements ResponseSink {
     return this.#out.started;
   }
 
+  get committed(): boolean {
+    return this.#out.committed;
+  }
+
   get extraHeaders(): readonly string[] | null {
     return this.#out.extraHeaders;
   }

@@ -154,7 +154,7 @@ export class H2Listener {
     this.#host.begin();
     const ctx = new RequestContext(performance.now());
     ctx.listener = TLS_H1;
-    const sink = new Http1Sink(req, res);
+    const sink = new Http1Sink(req, res, this.#host.draining());
     if (req.method === 'HEAD') sink.head = true;
     ctx.method = req.method ?? 'GET';
     const raw = req.rawHeaders;

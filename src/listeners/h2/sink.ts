@@ -73,6 +73,10 @@ abstract class HeldHead {
   protected headWritten = false;
   protected done = false;
 
+  get committed(): boolean {
+    return this.headWritten || this.done;
+  }
+
   setListener(l: SinkListener | null): void {
     this.listener = l;
   }
@@ -240,10 +244,12 @@ export class Http1Sink extends HeldHead implements Downstream {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
+  constructor(req: IncomingMessage, res: ServerResponse, closeAfter: boolean) {
     super();
     this.#req = req;
     this.#res = res;
+    // Draining: `Connection: close` on this response, the connection closed after it.
+    if (closeAfter) res.shouldKeepAlive = false;
     res.on('drain', () => this.listener?.onSinkDrain());
     res.on('close', () => {
       if (this.done) return;

@@ -23,7 +23,10 @@ for (let s = 100; s < 600; s++) STATUS_LINES[s] = `${s} ${STATUS_CODES[s] ?? 'Un
 export class UwsSink implements Downstream {
   aborted = false;
   started = false;
-  /** Set while the gateway drains: every response closes its connection. */
+  /**
+   * Set while the gateway drains: the response says `Connection: close`, so
+   * the client closes the connection after it (never in the middle of it).
+   */
   closeAfter: boolean;
   /** The request was HEAD: replies carry a length but no body. */
   head = false;
@@ -58,6 +61,10 @@ export class UwsSink implements Downstream {
     this.upgrade = upgrade;
   }
 
+  get committed(): boolean {
+    return this.#headWritten || this.#done;
+  }
+
   /** Called from uWS onAborted. */
   clientAborted(): void {
     this.aborted = true;
@@ -82,8 +89,8 @@ export class UwsSink implements Downstream {
     this.#status = status;
     this.#headers = headers;
     this.#skip = skip;
-    // While draining, stream chunked so the final end() can close the connection.
-    this.#cl = this.closeAfter && !noBody ? -1 : cl;
+    // Each exchange ends with the framing it started with, drain or not.
+    this.#cl = cl;
     this.#noBody = noBody;
   }
 
@@ -162,6 +169,10 @@ export class UwsSink implements Downstream {
     this.#headWritten = true;
     const res = this.#res;
     res.writeStatus(STATUS_LINES[this.#status] ?? String(this.#status));
+    // Draining: the client closes after this response. (uWS's own end(.., true)
+    // writes its Connection header wherever the stream is, inside a body
+    // already started: never used on a streamed response.)
+    if (this.closeAfter) res.writeHeader('connection', 'close');
     const extra = this.extraHeaders;
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     const h = this.#headers;
@@ -216,7 +227,7 @@ export class UwsSink implements Downstream {
     if (this.#cl <= 0) {
       // Chunked (ends with the last chunk), or an empty body with its length.
       this.#done = true;
-      res.end(undefined, this.closeAfter);
+      res.end();
       return;
     }
     // Known length: tryEnd finished it, or the last chunk waits in #pending.

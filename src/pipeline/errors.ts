@@ -88,6 +88,8 @@ export function errorBody(code: ErrorCode, requestId: string): string {
 /** Maps an upstream client's error (undici's, Wicket's H1 client's, a socket's) to the table. Both clients' codes are stable. */
 export function upstreamErrorCode(err: unknown): ErrorCode {
   const code = (err as { code?: string } | null)?.code;
+  // undici's parser errors carry no code, only their class name.
+  if (code === undefined && (err as { name?: string } | null)?.name === 'HTTPParserError') return 'WICKET_ERR_UPSTREAM_PROTOCOL';
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'UND_ERR_HEADERS_TIMEOUT':

@@ -256,8 +256,12 @@ export class H1Connection {
       return false;
     }
     if (r instanceof Error) {
-      const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
-      this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
+      // At end of input the bytes were fine but stopped: the upstream closed mid-response (undici says the same).
+      if (d === null) this.#fail(new UpstreamError('upstream closed the connection before the response ended', 'UND_ERR_SOCKET'), false);
+      else {
+        const code = (r as Error & { code?: string }).code ?? 'HPE_INVALID';
+        this.#fail(new UpstreamError(`invalid upstream response (${code})`, code), false);
+      }
       return false;
     }
     return true;

@@ -8,11 +8,12 @@ ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json binding.gyp ./
 COPY native ./native
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
 COPY config ./config
-RUN npm run build && npm prune --omit=dev
+# The production build compiles src/ without its tests (tsconfig.build.json).
+RUN npm run build:prod && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 WORKDIR /app

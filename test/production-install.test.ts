@@ -1,18 +1,17 @@
-// The production install: what the Dockerfile ships (npm prune --omit=dev)
-// must run. A temporary copy of the production tree (package.json, the lock
-// file, the addon's sources, the compiled dist/src without its tests,
-// config/) gets `npm ci --omit=dev`, then that copy's CLI starts a gateway
-// with a proxied route and a WebSocket route. A runtime import of a package
+// The production image: the Dockerfile, replayed step by step in temporary
+// folders (the same COPY set, its npm ci, its build without tests, its
+// `npm prune --omit=dev`, then the runtime stage's copies), must start: its
+// CLI runs a gateway with a proxied route and a WebSocket route. A runtime import of a package
 // that is only a devDependency kills its workers (ERR_MODULE_NOT_FOUND).
 // Under CI=true an unreachable npm registry fails the test; elsewhere it skips.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ROOT, getFresh, startGateway, workerPids, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
@@ -21,36 +20,73 @@ import { sleep } from './helpers/wait.js';
 const INSTALL_TIMEOUT_MS = 240_000;
 const NETWORK_ERROR = /\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|ERR_SOCKET_TIMEOUT)\b|npm error network/;
 
-/** Copies what the production image holds (before its install) into a fresh folder. */
-function copyProductionTree(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'wicket-prod-'));
-  for (const f of ['package.json', 'package-lock.json', 'binding.gyp']) cpSync(join(ROOT, f), join(dir, f));
-  cpSync(join(ROOT, 'native'), join(dir, 'native'), { recursive: true });
-  cpSync(join(ROOT, 'config'), join(dir, 'config'), { recursive: true });
-  cpSync(join(ROOT, 'dist/src'), join(dir, 'dist/src'), {
-    recursive: true,
-    filter: (src) => !/\.test\.js(\.map)?$/.test(src),
-  });
-  return dir;
-}
-
-/** `npm ci --omit=dev` in `dir`; resolves with npm's output, rejects with it on failure or timeout. */
-function npmCiProduction(dir: string): Promise<string> {
+/**
+ * The Dockerfile, replayed on this machine (no Docker engine runs here):
+ * each stage gets a fresh folder; COPY copies exactly what the Dockerfile
+ * names (from the repo, or `--from=` an earlier stage); RUN runs its command
+ * there, except apt-get lines (the image's system packages: this machine's
+ * python3, make and g++ stand in); ENV applies to later RUNs, with
+ * npm_config_nodedir pointed at this machine's Node headers. Returns the
+ * last stage's folder (the runtime image) and what the RUNs printed.
+ */
+function replayDockerfile(): { dir: string; log: string; skipped: string[] } {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const stages = new Map<string, string>();
   const env: NodeJS.ProcessEnv = { ...process.env };
-  // As .ci/run: node-gyp compiles the addon against the local headers, never downloads them.
-  if (existsSync('/usr/include/node/node.h') && !env.npm_config_nodedir) env.npm_config_nodedir = '/usr';
-  return new Promise((resolve, reject) => {
-    execFile(
-      'npm',
-      ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefix', dir],
-      { cwd: dir, env, timeout: INSTALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const out = `${stdout}${stderr}`;
-        if (err) reject(Object.assign(new Error(`npm ci --omit=dev failed (${err.killed ? `killed after ${INSTALL_TIMEOUT_MS} ms` : `exit ${String(err.code)}`}):\n${out.slice(-4000)}`), { output: out }));
-        else resolve(out);
-      },
-    );
-  });
+  let dir = '';
+  let log = '';
+  const skipped: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const ins = line.split(/\s+/, 1)[0]!.toUpperCase();
+    const arg = line.slice(ins.length).trim();
+    switch (ins) {
+      case 'FROM': {
+        dir = mkdtempSync(join(tmpdir(), 'wicket-image-'));
+        const as = /\sAS\s+(\S+)\s*$/i.exec(line);
+        if (as) stages.set(as[1]!, dir);
+        break;
+      }
+      case 'ENV': {
+        for (const m of arg.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S*)/g)) {
+          const [k, v] = [m[1]!, m[2]!];
+          if (k === 'npm_config_nodedir') {
+            if (existsSync('/usr/include/node/node.h')) env[k] = '/usr';
+          } else env[k] = v;
+        }
+        break;
+      }
+      case 'COPY': {
+        const parts = arg.split(/\s+/);
+        let from = ROOT;
+        if (parts[0]!.startsWith('--from=')) {
+          const stage = stages.get(parts.shift()!.slice('--from='.length));
+          assert.ok(stage, `unknown stage in: ${line}`);
+          from = stage;
+        }
+        const dst = parts.pop()!;
+        for (const src of parts) {
+          const source = join(from, src.replace(/^\/app\/?/, ''));
+          assert.ok(existsSync(source), `${line}: ${src} does not exist`);
+          const target = dst.endsWith('/') ? join(dir, dst, basename(src)) : join(dir, dst);
+          mkdirSync(dirname(target), { recursive: true });
+          cpSync(source, target, { recursive: true });
+        }
+        break;
+      }
+      case 'RUN':
+        if (/\bapt-get\b/.test(arg)) {
+          skipped.push(arg);
+          break;
+        }
+        log += execSync(arg, { cwd: dir, env, shell: '/bin/sh', timeout: INSTALL_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+        break;
+      default:
+        break; // WORKDIR (the stage folder), USER, EXPOSE, ENTRYPOINT, CMD
+    }
+  }
+  return { dir, log, skipped };
 }
 
 /** A `ws` echo server on loopback. */
@@ -97,7 +133,7 @@ function echoOnce(url: string, text: string, ms = 10_000): Promise<string> {
   });
 }
 
-describe('production install (npm ci --omit=dev)', { timeout: INSTALL_TIMEOUT_MS + 120_000 }, () => {
+describe('the production image (the Dockerfile replayed: npm ci, build without tests, prune --omit=dev)', { timeout: INSTALL_TIMEOUT_MS + 120_000 }, () => {
   let prod: string | undefined;
   let skip: string | undefined;
   let installMs = 0;
@@ -107,26 +143,25 @@ describe('production install (npm ci --omit=dev)', { timeout: INSTALL_TIMEOUT_MS
   let pidsBefore: number[] = [];
 
   before(async () => {
-    prod = copyProductionTree();
-    // Nothing above the copy may supply a package its own node_modules lacks.
-    for (let d = dirname(prod); ; d = dirname(d)) {
+    // Nothing above the image folders may supply a package their own node_modules lacks.
+    for (let d = tmpdir(); ; d = dirname(d)) {
       assert.ok(!existsSync(join(d, 'node_modules')), `${d}/node_modules would hide a missing production dependency`);
       if (dirname(d) === d) break;
     }
     const t0 = Date.now();
     try {
-      await npmCiProduction(prod);
+      prod = replayDockerfile().dir;
     } catch (e) {
-      const out = (e as { output?: string }).output ?? '';
+      const out = `${(e as { stdout?: Buffer }).stdout?.toString() ?? ''}${(e as { stderr?: Buffer }).stderr?.toString() ?? ''}`;
       if (process.env.CI !== 'true' && NETWORK_ERROR.test(out)) {
         skip = `npm registry unreachable: ${(e as Error).message.split('\n').find((l) => NETWORK_ERROR.test(l)) ?? ''}`;
         return;
       }
-      throw e;
+      throw new Error(`${(e as Error).message}\n${out.slice(-4000)}`);
     }
     installMs = Date.now() - t0;
     assert.ok(!existsSync(join(prod, 'node_modules/typescript')), 'devDependencies were installed');
-    assert.ok(existsSync(join(prod, 'build/Release/wicket_shm.node')), 'npm ci built the shared-memory addon');
+    assert.ok(existsSync(join(prod, 'build/Release/wicket_shm.node')), 'the image holds the shared-memory addon');
 
     upstream = await startUpstream((req, res) => {
       const body = `upstream saw ${req.url}`;
@@ -163,7 +198,7 @@ routes:
 
   test('the copy holds no tests and no devDependencies', (t) => {
     if (skip) return t.skip(skip);
-    t.diagnostic(`npm ci --omit=dev took ${installMs} ms`);
+    t.diagnostic(`the Dockerfile's build took ${installMs} ms`);
     assert.ok(existsSync(join(prod!, 'dist/src/cli.js')));
     assert.ok(!existsSync(join(prod!, 'dist/src/config/load.test.js')));
     assert.ok(!existsSync(join(prod!, 'dist/test')));

@@ -95,6 +95,7 @@ export interface ResolvedUpstream {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  poolWaitMs: number;
   client: 'wicket' | 'undici';
   /** h2: HTTP/2 sessions to the targets (gRPC), else HTTP/1.1 pools. */
   protocol: 'http1' | 'h2';
@@ -185,6 +186,10 @@ export interface ResolvedConfig {
     http2MaxConcurrentStreams: number;
     http2MaxResets: number;
     encodedSlashes: 'keep' | 'decode' | 'reject';
+    requestBufferBytes: number;
+    requestBodyMinRate: { bytesPerSecond: number; windowMs: number };
+    responseBufferBytes: number;
+    responseBufferTotalBytes: number;
     http1ChunkedBodies: 'refuse-from-proxies' | 'refuse' | 'accept';
   };
   supervisor: { drainTimeoutMs: number; restartBackoffMs: number; restartBackoffMaxMs: number; workerSemiSpaceMiB: number };
@@ -219,6 +224,7 @@ function resolveUpstream(name: string, u: UpstreamConfig): ResolvedUpstream {
     headersTimeoutMs: u.headersTimeoutMs ?? DEFAULTS.headersTimeoutMs,
     bodyTimeoutMs: u.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
     keepAliveTimeoutMs: u.keepAliveTimeoutMs ?? DEFAULTS.keepAliveTimeoutMs,
+    poolWaitMs: u.poolWaitMs ?? DEFAULTS.poolWaitMs,
     client: u.client ?? DEFAULTS.client,
     protocol: u.protocol ?? 'http1',
     hashOn: hashOn(u.hashOn ?? 'ip'),
@@ -352,6 +358,10 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
       maxWebSocketMessageBytes: cfg.limits?.maxWebSocketMessageBytes ?? DEFAULTS.maxWebSocketMessageBytes,
       http2MaxConcurrentStreams: cfg.limits?.http2MaxConcurrentStreams ?? DEFAULTS.http2MaxConcurrentStreams,
       encodedSlashes: cfg.limits?.encodedSlashes ?? DEFAULTS.encodedSlashes,
+      requestBufferBytes: cfg.limits?.requestBufferBytes ?? DEFAULTS.requestBufferBytes,
+      requestBodyMinRate: { ...DEFAULTS.requestBodyMinRate, ...cfg.limits?.requestBodyMinRate },
+      responseBufferBytes: cfg.limits?.responseBufferBytes ?? DEFAULTS.responseBufferBytes,
+      responseBufferTotalBytes: cfg.limits?.responseBufferTotalBytes ?? DEFAULTS.responseBufferTotalBytes,
       http1ChunkedBodies: cfg.limits?.http1ChunkedBodies ?? DEFAULTS.http1ChunkedBodies,
       http2MaxResets: cfg.limits?.http2MaxResets ?? DEFAULTS.http2MaxResets,
     },

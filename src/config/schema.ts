@@ -71,6 +71,24 @@ export const Limits = Type.Object(
         description: 'Request paths: %2F, %5C and a raw backslash are kept encoded and are not separators (keep, default), decoded to / (decode), or refused with 400 (reject)',
       }),
     ),
+    requestBufferBytes: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 67108864, description: 'A request body up to this size is read whole before an upstream connection is taken, so slow uploads hold none (default 65536; 0: always stream)' }),
+    ),
+    requestBodyMinRate: Type.Optional(
+      Type.Object(
+        {
+          bytesPerSecond: Type.Integer({ minimum: 0, description: 'Slower than this, averaged over the window: 408 and the connection closed (0: off)' }),
+          windowMs: Type.Optional(Type.Integer({ minimum: 1000, description: 'Averaging window (default 10000)' })),
+        },
+        { additionalProperties: false, description: 'Slow request bodies are cut (default 1024 B/s over 10 s); time the gateway itself pauses a body does not count' },
+      ),
+    ),
+    responseBufferBytes: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1073741824, description: 'Per exchange: response bytes held for a slow client before the upstream is paused; an answer that fits is read whole and its upstream connection freed (default 1048576)' }),
+    ),
+    responseBufferTotalBytes: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Per worker: all such held bytes together; past it slow exchanges pause their upstreams (default 134217728)' }),
+    ),
     http1ChunkedBodies: Type.Optional(
       Type.Union([Type.Literal('refuse-from-proxies'), Type.Literal('refuse'), Type.Literal('accept')], {
         description:
@@ -175,6 +193,9 @@ export const Upstream = Type.Object(
     headersTimeoutMs: Type.Optional(Ms('Time to the upstream response headers; over it: 504')),
     bodyTimeoutMs: Type.Optional(Ms('Idle time between upstream body chunks; over it the response is cut')),
     keepAliveTimeoutMs: Type.Optional(Ms('Idle keep-alive upstream connections are closed after this')),
+    poolWaitMs: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Longest a request waits for a free connection when all `connections` are busy; then 503 WICKET_ERR_UPSTREAM_POOL_EXHAUSTED (default 1000; 0: no limit; client wicket only)' }),
+    ),
     protocol: Type.Optional(
       Type.Union([Type.Literal('http1'), Type.Literal('h2')], {
         description: "http1 (default) or h2: HTTP/2 to the targets (h2c prior knowledge for http:, ALPN for https:), one multiplexed session per target per worker; needed for gRPC",
@@ -462,6 +483,10 @@ export const DEFAULTS = {
   http2MaxConcurrentStreams: 100,
   http2MaxResets: 200,
   encodedSlashes: 'keep',
+  requestBufferBytes: 65536,
+  requestBodyMinRate: { bytesPerSecond: 1024, windowMs: 10_000 },
+  responseBufferBytes: 1024 * 1024,
+  responseBufferTotalBytes: 128 * 1024 * 1024,
   http1ChunkedBodies: 'refuse-from-proxies',
   websocket: { maxMessageBytes: 1024 * 1024, idleTimeoutMs: 300_000, maxConnections: 0, maxBufferedBytes: 1024 * 1024, compression: false },
   pubsub: { maxBufferedBytes: 1024 * 1024, slow: 'drop', clientSubscribe: false, clientPublish: false, maxTopics: 16, maxMessageBytes: 65536 },
@@ -476,6 +501,7 @@ export const DEFAULTS = {
   headersTimeoutMs: 30_000,
   bodyTimeoutMs: 30_000,
   keepAliveTimeoutMs: 4_000,
+  poolWaitMs: 1000,
   client: 'wicket',
   stateTargets: 1024,
   stateUpstreams: 256,

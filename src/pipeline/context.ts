@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { Routable } from '../routing/router.js';
 import type { ErrorCode } from './errors.js';
+import type { RateWatched } from './body-rate.js';
 
 /** What a listener is and can do; one constant object per listener. */
 export interface ListenerInfo {
@@ -58,6 +59,8 @@ export class RequestContext implements Routable {
   contentLength = -1;
   chunked = false;
   body: Readable | null = null;
+  /** The body is small enough to be read whole before the upstream is called (limits.requestBufferBytes). */
+  bufferBody = false;
   params: Record<string, string> = {};
   /** Set by the listener before the core runs. */
   listener!: ListenerInfo;
@@ -170,7 +173,7 @@ export interface Downstream extends ResponseSink {
    * listener's request callback (uWS delivers the body only to a handler
    * attached then).
    */
-  openBody(limit: number, grpcMessages: boolean): Readable;
+  openBody(limit: number, grpcMessages: boolean): RateWatched;
   /** The WebSocket handshake of an upgrade request (null: not an upgrade, or the listener cannot upgrade). */
   readonly upgrade: Upgrade | null;
 }

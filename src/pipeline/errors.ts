@@ -42,6 +42,7 @@ export const ERRORS = {
   WICKET_ERR_METHOD_NOT_ALLOWED: { status: 405, grpc: G.UNIMPLEMENTED, source: 'downstream', message: 'method not supported by this gateway' },
   WICKET_ERR_BODY_TOO_LARGE: { status: 413, grpc: G.RESOURCE_EXHAUSTED, source: 'downstream', message: 'request body too large', close: true },
   WICKET_ERR_MESSAGE_TOO_LARGE: { status: 413, grpc: G.RESOURCE_EXHAUSTED, source: 'downstream', message: 'a gRPC message of the request is too large' },
+  WICKET_ERR_REQUEST_TIMEOUT: { status: 408, grpc: G.DEADLINE_EXCEEDED, source: 'downstream', message: 'request body arrived too slowly', close: true },
   WICKET_ERR_URI_TOO_LONG: { status: 414, grpc: G.INTERNAL, source: 'downstream', message: 'request target too long', close: true },
   WICKET_ERR_RATE_LIMITED: { status: 429, grpc: G.RESOURCE_EXHAUSTED, source: 'downstream', message: 'rate limit exceeded' },
   WICKET_ERR_HEADERS_TOO_LARGE: { status: 431, grpc: G.INTERNAL, source: 'downstream', message: 'request header fields too large', close: true },
@@ -59,6 +60,7 @@ export const ERRORS = {
   WICKET_ERR_UPSTREAM_CONNECT: { status: 502, grpc: G.UNAVAILABLE, source: 'upstream', message: 'upstream connection failed' },
   WICKET_ERR_UPSTREAM_RESET: { status: 502, grpc: G.UNAVAILABLE, source: 'upstream', message: 'upstream closed the connection' },
   WICKET_ERR_UPSTREAM_PROTOCOL: { status: 502, grpc: G.INTERNAL, source: 'upstream', message: 'invalid upstream response' },
+  WICKET_ERR_UPSTREAM_POOL_EXHAUSTED: { status: 503, grpc: G.UNAVAILABLE, source: 'upstream', message: 'every upstream connection is busy' },
   WICKET_ERR_CIRCUIT_OPEN: { status: 503, grpc: G.UNAVAILABLE, source: 'upstream', message: 'upstream circuit open' },
   WICKET_ERR_UPSTREAM_TIMEOUT: { status: 504, grpc: G.DEADLINE_EXCEEDED, source: 'upstream', message: 'upstream timed out' },
   // --- the gateway itself ---------------------------------------------------------------------
@@ -111,6 +113,10 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
       return 'WICKET_ERR_BODY_TOO_LARGE';
     case 'WICKET_ERR_MESSAGE_TOO_LARGE':
       return 'WICKET_ERR_MESSAGE_TOO_LARGE';
+    case 'WICKET_ERR_REQUEST_TIMEOUT':
+      return 'WICKET_ERR_REQUEST_TIMEOUT';
+    case 'WICKET_ERR_UPSTREAM_POOL_EXHAUSTED':
+      return 'WICKET_ERR_UPSTREAM_POOL_EXHAUSTED';
     case 'UND_ERR_INVALID_ARG':
       return 'WICKET_ERR_BAD_REQUEST'; // the request can't be expressed upstream (e.g. header bytes)
     case 'HPE_INVALID_CONSTANT':

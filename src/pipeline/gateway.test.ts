@@ -9,6 +9,7 @@ import type { CompiledRoute, RouteAction, RouteTable } from '../routing/route.js
 import { RequestContext, type Downstream, type ListenerInfo, type SinkListener, type Upgrade } from './context.js';
 import type { Filter } from './filter.js';
 import { Gateway } from './gateway.js';
+import type { RateWatched } from './body-rate.js';
 import { setErrorReporter } from './report.js';
 
 const H1: ListenerInfo = { name: 'http', scheme: 'http', http2: false, upgrade: true, looseChunked: true };
@@ -47,9 +48,9 @@ class Recorder implements Downstream {
   abort(): void {
     this.aborted = true;
   }
-  openBody(): Readable {
+  openBody(): RateWatched {
     this.opened++;
-    return Readable.from([]);
+    return Object.assign(Readable.from([]), { received: 0, pausedByGateway: false });
   }
   header(name: string): string | undefined {
     for (let i = 0; i < this.headers.length; i += 2) if (this.headers[i] === name) return this.headers[i + 1];
@@ -77,7 +78,7 @@ function gateway(routes: [string, CompiledRoute][]) {
   const table: RouteTable = {
     version: 1,
     router: new Router(routes.map(([path, value], index) => ({ priority: 0, index, matchers: compileMatchers({ path }), value }))),
-    hygiene: { maxHeaderBytes: 16384, maxUrlLength: 8192, encodedSlashes: 'keep', http1ChunkedBodies: 'refuse-from-proxies', trustedProxies: null },
+    hygiene: { maxHeaderBytes: 16384, maxUrlLength: 8192, encodedSlashes: 'keep', http1ChunkedBodies: 'refuse-from-proxies', trustedProxies: null, requestBodyMinRate: { bytesPerSecond: 0, windowMs: 10000 }, requestBufferBytes: 0 },
     pools: new Set(),
   };
   const done: RequestContext[] = [];

@@ -9,7 +9,9 @@
 // A filter or action that throws fails its own request with
 // WICKET_ERR_INTERNAL and is reported; it never reaches the event loop.
 import type { RouteTable, CompiledRoute } from '../routing/route.js';
-import { ProxyCall } from '../upstream/proxy.js';
+import { Readable } from 'node:stream';
+import { ProxyCall, type ProxyRoute } from '../upstream/proxy.js';
+import { watchBodyRate } from './body-rate.js';
 import { WsTunnel } from '../upstream/ws-tunnel.js';
 import { PubSubSocket } from '../features/pubsub/socket.js';
 import { topicsAtConnect } from '../features/pubsub/topics.js';
@@ -27,6 +29,19 @@ export interface GatewayHost {
   table(): RouteTable;
   /** Once per request, at its very end (access log, in-flight count, counters). */
   done(ctx: RequestContext): void;
+}
+
+/** The whole of a (small) body. */
+function readWhole(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (c: Buffer) => chunks.push(c));
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.once('error', reject);
+    body.once('close', () => {
+      if (!body.readableEnded) reject(Object.assign(new Error('client aborted the request body'), { code: 'WICKET_ERR_CLIENT_ABORTED' }));
+    });
+  });
 }
 
 /** An HTTP/1.1 request asking for a WebSocket (on a listener that cannot upgrade, it arrives as a plain request). */
@@ -82,7 +97,10 @@ export class Gateway {
     if (ctx.hasBody && (a.kind === 'proxy' || (a.kind === 'websocket' && up === null))) {
       if (ctx.contentLength > route.maxBodyBytes) return this.#refuse(ctx, down, 'WICKET_ERR_BODY_TOO_LARGE');
       // Synchronously, still inside the listener's callback (uWS delivers the body only to a handler attached now).
-      ctx.body = down.openBody(route.maxBodyBytes, grpc);
+      const body = down.openBody(route.maxBodyBytes, grpc);
+      ctx.body = body;
+      watchBodyRate(body, table.hygiene.requestBodyMinRate);
+      ctx.bufferBody = !grpc && ctx.contentLength >= 0 && ctx.contentLength <= table.hygiene.requestBufferBytes;
     }
 
     let sink: ResponseSink = down;
@@ -165,7 +183,28 @@ export class Gateway {
         break;
     }
     if (extra !== null) sink.extraHeaders = extra;
+    // A small body is read whole first: a slow uploader then holds no upstream connection.
+    if (ctx.bufferBody && ctx.body !== null && !isGrpc(ctx)) return this.#buffered(ctx, sink, a.proxy);
     new ProxyCall(ctx, sink, this.#finishFn, this.#failFn).start(a.proxy);
+  }
+
+  #buffered(ctx: RequestContext, sink: ResponseSink, proxy: ProxyRoute): void {
+    readWhole(ctx.body!).then(
+      (buf) => {
+        try {
+          if (sink.aborted) return this.#clientGone(ctx);
+          ctx.body = Readable.from(buf.length === 0 ? [] : [buf], { objectMode: false });
+          new ProxyCall(ctx, sink, this.#finishFn, this.#failFn).start(proxy);
+        } catch (err) {
+          this.#threw(ctx, sink, err, 'proxy');
+        }
+      },
+      (err: Error & { code?: string }) => {
+        if (sink.aborted) return this.#clientGone(ctx);
+        const code = err.code;
+        this.#refuse(ctx, sink, code === 'WICKET_ERR_BODY_TOO_LARGE' || code === 'WICKET_ERR_REQUEST_TIMEOUT' ? code : 'WICKET_ERR_BAD_REQUEST');
+      },
+    );
   }
 
   #notFound(ctx: RequestContext, down: Downstream): void {

@@ -5,6 +5,7 @@
 import type { BlockList } from 'node:net';
 import { contains, plainAddress } from '../features/rate-limit/client-ip.js';
 import { hostnameOf, normalizePath, type EncodedSlashes } from '../routing/normalize.js';
+import type { MinRate } from './body-rate.js';
 import type { RequestContext } from './context.js';
 import type { ErrorCode } from './errors.js';
 import { checkFraming, type Framing } from './framing.js';
@@ -19,6 +20,10 @@ export interface HygieneRules {
   readonly http1ChunkedBodies: ChunkedPolicy;
   /** Peers that are proxies (rateLimit.trustedProxies): chunked bodies from them are refused under refuse-from-proxies. */
   readonly trustedProxies: BlockList | null;
+  /** Slower request bodies are cut with 408 (body-rate.ts). */
+  readonly requestBodyMinRate: MinRate;
+  /** A proxied body with a Content-Length up to this is read whole before the upstream is called. */
+  readonly requestBufferBytes: number;
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;

@@ -8,7 +8,7 @@ import type { ResolvedConfig, ResolvedRoute } from '../config/load.js';
 import { Router, compileMatchers } from './router.js';
 import { Cluster } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pools.js';
-import type { ProxyRoute } from '../upstream/proxy.js';
+import { responseBuffers, type ProxyRoute } from '../upstream/proxy.js';
 import type { StateStore } from '../state/store.js';
 import { RouteConnections } from '../features/websocket/connections.js';
 import type { PubSubHub } from '../features/pubsub/hub.js';
@@ -69,13 +69,15 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
   const used = new Set<UpstreamDispatcher>();
   for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
   const filterEnv: FilterEnv = { store: env.store, services: env.services };
+  responseBuffers.limit = config.limits.responseBufferTotalBytes;
+  const actionEnv = { ...env, responseBufferBytes: config.limits.responseBufferBytes };
 
   const routes = config.routes.map((r) => {
     const kind: RouteSpec['kind'] = r.pubsub ? 'pubsub' : r.respond ? 'reply' : r.websocket ? 'websocket' : 'proxy';
     const cluster = r.upstream === undefined ? null : clusters.get(r.upstream)!;
     const spec: RouteSpec = { name: r.name, kind, upstreamProtocol: cluster?.protocol ?? null, config: r as unknown as Record<string, unknown> };
     const filters = compileFilters(spec, filterEnv);
-    const action = compileAction(r, kind, cluster, filters, env);
+    const action = compileAction(r, kind, cluster, filters, actionEnv);
     const value: CompiledRoute = {
       name: r.name,
       action,
@@ -98,12 +100,14 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
       encodedSlashes: l.encodedSlashes,
       http1ChunkedBodies: l.http1ChunkedBodies,
       trustedProxies: blockList(config.rateLimit.trustedProxies),
+      requestBodyMinRate: l.requestBodyMinRate,
+      requestBufferBytes: l.requestBufferBytes,
     },
     pools: used,
   };
 }
 
-function compileAction(r: ResolvedRoute, kind: RouteSpec['kind'], cluster: Cluster | null, filters: readonly Filter[], env: CompileEnv): RouteAction {
+function compileAction(r: ResolvedRoute, kind: RouteSpec['kind'], cluster: Cluster | null, filters: readonly Filter[], env: CompileEnv & { responseBufferBytes: number }): RouteAction {
   if (kind === 'pubsub') {
     const hub = env.hub;
     if (hub === null) throw new Error(`route ${r.name}: pubsub routes need the worker's hub`);
@@ -122,6 +126,7 @@ function compileAction(r: ResolvedRoute, kind: RouteSpec['kind'], cluster: Clust
     timeoutMs: r.timeoutMs ?? 0,
     retry: r.retry ?? null,
     onUpstreamRequest: upstream.length === 0 ? null : upstream,
+    responseBufferBytes: env.responseBufferBytes,
   };
   if (kind === 'proxy') return { kind, proxy };
   return { kind: 'websocket', proxy, ws: { settings: r.websocket!, conns: new RouteConnections(env.store.table, r.name, env.workerSlot, r.websocket!.maxConnections) } };

@@ -16,7 +16,7 @@ export class PoolRegistry {
 
   get(origin: string, o: PoolOptions & { readonly protocol: 'http1' | 'h2' }): UpstreamDispatcher {
     const client = o.protocol === 'h2' ? 'h2' : origin.startsWith('https:') ? 'undici' : o.client;
-    const key = `${client}|${origin}|${o.connections}|${o.connectTimeoutMs}|${o.headersTimeoutMs}|${o.bodyTimeoutMs}|${o.keepAliveTimeoutMs}`;
+    const key = `${client}|${origin}|${o.connections}|${o.connectTimeoutMs}|${o.headersTimeoutMs}|${o.bodyTimeoutMs}|${o.keepAliveTimeoutMs}|${o.poolWaitMs}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = client === 'h2' ? new H2Dispatcher(origin, o) : client === 'wicket' ? new H1Pool(origin, o) : undiciPool(origin, o);

@@ -27,7 +27,16 @@ export interface ProxyRoute {
   readonly retry: ResolvedRetry | null;
   /** The route's onUpstreamRequest filters (null: none). */
   readonly onUpstreamRequest: readonly Filter[] | null;
+  /** Response bytes held for a slow client before the upstream is paused (limits.responseBufferBytes). */
+  readonly responseBufferBytes: number;
 }
+
+/**
+ * Response bytes held for slow clients by all of this worker's exchanges,
+ * and the most they may hold together (limits.responseBufferTotalBytes, set
+ * by each route table).
+ */
+export const responseBuffers = { limit: 128 * 1024 * 1024, used: 0 };
 
 /** How a finished exchange is reported (access log, counters). */
 export type ExchangeDone = (ctx: RequestContext) => void;
@@ -128,6 +137,11 @@ export class ProxyCall implements SinkListener {
   #current: Attempt | null = null;
   #tried: Target[] | null = null;
   #paused = false;
+  /** Chunks the client was not ready for, held here (null: the sink takes writes). */
+  #held: Buffer[] | null = null;
+  #heldBytes = 0;
+  /** The upstream completed while chunks were held: the sink ends once they are written. */
+  #endPending: readonly string[] | null | undefined;
   #finished = false;
   #expired = false;
   #timer: NodeJS.Timeout | null = null;
@@ -243,9 +257,46 @@ export class ProxyCall implements SinkListener {
     const sink = this.#sink;
     if (a !== this.#current || sink.aborted) return true;
     this.#ctx.bytesOut += chunk.length;
+    if (this.#held !== null) return this.#hold(chunk);
     if (sink.write(chunk)) return true;
+    // A slow client: hold what follows here, so the upstream can finish and
+    // free its connection; pause it only past the buffer (or the worker's budget).
+    this.#held = [];
+    return this.#room();
+  }
+
+  #hold(chunk: Buffer): boolean {
+    this.#held!.push(chunk);
+    this.#heldBytes += chunk.length;
+    responseBuffers.used += chunk.length;
+    return this.#room();
+  }
+
+  #room(): boolean {
+    if (this.#heldBytes < this.#route!.responseBufferBytes && responseBuffers.used < responseBuffers.limit) return true;
     this.#paused = true;
     return false;
+  }
+
+  /** The client took what it had: write held chunks until it is full again. True when none is left. */
+  #flush(): boolean {
+    const held = this.#held;
+    if (held === null) return true;
+    const sink = this.#sink;
+    while (held.length > 0) {
+      const c = held.shift()!;
+      this.#heldBytes -= c.length;
+      responseBuffers.used -= c.length;
+      if (!sink.write(c)) return false;
+    }
+    this.#held = null;
+    return true;
+  }
+
+  #releaseHeld(): void {
+    responseBuffers.used -= this.#heldBytes;
+    this.#heldBytes = 0;
+    this.#held = null;
   }
 
   onComplete(a: Attempt, trailers: readonly (Buffer | string)[] | null): void {
@@ -256,6 +307,12 @@ export class ProxyCall implements SinkListener {
     const ok = !this.#grpc || Number((t === null ? undefined : grpcStatusIn(t)) ?? this.#headerStatus ?? 0) !== GrpcStatus.UNAVAILABLE;
     this.#record(a, ok, false);
     this.#finished = true;
+    if (this.#held !== null) {
+      // The upstream is done (its connection freed); the client still has held bytes to take.
+      this.#endPending = t;
+      this.#current = null;
+      return;
+    }
     this.#sink.end(t);
     this.#finish();
   }
@@ -372,6 +429,13 @@ export class ProxyCall implements SinkListener {
   // --- sink listener ---------------------------------------------------------
 
   onSinkDrain(): void {
+    if (!this.#flush()) return;
+    if (this.#endPending !== undefined) {
+      const t = this.#endPending;
+      this.#endPending = undefined;
+      this.#sink.end(t);
+      return this.#finish();
+    }
     if (this.#paused) {
       this.#paused = false;
       this.#current?.resume?.();
@@ -379,6 +443,12 @@ export class ProxyCall implements SinkListener {
   }
 
   onSinkAbort(): void {
+    if (this.#endPending !== undefined) {
+      // Left before taking the held end of an answer the upstream had completed.
+      this.#endPending = undefined;
+      this.#ctx.errorCode = 'WICKET_ERR_CLIENT_ABORTED';
+      return this.#finish();
+    }
     const a = this.#current;
     if (a !== null && a.abort !== null) a.abort(new ClientAbortError('client aborted'));
     this.#ctx.body?.destroy();
@@ -413,6 +483,7 @@ export class ProxyCall implements SinkListener {
   }
 
   #finish(): void {
+    this.#releaseHeld();
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#backoff !== null) clearTimeout(this.#backoff);
     this.#sink.setListener(null);

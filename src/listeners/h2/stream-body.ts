@@ -6,12 +6,15 @@
 import { Readable } from 'node:stream';
 import { BodyTooLargeError } from '../uws/body.js';
 import { GrpcMessageLimit, MessageTooLargeError } from '../../pipeline/grpc.js';
+import type { RateWatched } from '../../pipeline/body-rate.js';
 
-export class StreamBody extends Readable {
+export class StreamBody extends Readable implements RateWatched {
   readonly #src: Readable;
   readonly #limit: number;
   readonly #messages: GrpcMessageLimit | null;
   #received = 0;
+  /** Paused until the consumer's first read, then whenever it is full. */
+  #pausedByGateway = true;
   #gone = false;
   /** Called on the consumer's first read (HTTP/2 `Expect: 100-continue`: the 100 goes out then). */
   #onFirstRead: (() => void) | null;
@@ -26,13 +29,14 @@ export class StreamBody extends Readable {
     this.#onFirstRead = onFirstRead;
     src.on('data', (c: Buffer) => {
       if (this.#gone) return; // dropped: the rest is read and discarded
+      this.#received += c.length;
       if (this.#messages !== null) {
         if (!this.#messages.check(c)) return this.#tooLarge(new MessageTooLargeError('a gRPC message is too large'));
-      } else {
-        this.#received += c.length;
-        if (this.#received > this.#limit) return this.#tooLarge(new BodyTooLargeError('request body too large'));
+      } else if (this.#received > this.#limit) return this.#tooLarge(new BodyTooLargeError('request body too large'));
+      if (!this.push(c)) {
+        this.#pausedByGateway = true;
+        src.pause();
       }
-      if (!this.push(c)) src.pause();
     });
     src.once('end', () => this.push(null));
     src.once('aborted', () => this.destroy(new Error('client aborted the request body')));
@@ -45,7 +49,16 @@ export class StreamBody extends Readable {
     this.destroy(err);
   }
 
+  get received(): number {
+    return this.#received;
+  }
+
+  get pausedByGateway(): boolean {
+    return this.#pausedByGateway;
+  }
+
   override _read(): void {
+    this.#pausedByGateway = false;
     if (this.#onFirstRead !== null) {
       const f = this.#onFirstRead;
       this.#onFirstRead = null;

@@ -4,12 +4,13 @@
 // response that was not paused drops the connection in uWS v20.30).
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
+import type { RateWatched } from '../../pipeline/body-rate.js';
 
 export class BodyTooLargeError extends Error {
   readonly code = 'WICKET_ERR_BODY_TOO_LARGE';
 }
 
-export class UwsBody extends Readable {
+export class UwsBody extends Readable implements RateWatched {
   readonly #res: HttpResponse;
   readonly #limit: number;
   #received = 0;
@@ -24,6 +25,14 @@ export class UwsBody extends Readable {
     this.on('error', () => {});
     this.#res = res;
     this.#limit = limit;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  get pausedByGateway(): boolean {
+    return this.#paused;
   }
 
   /** uWS onData: the chunk is only valid during this call, so it is copied. */

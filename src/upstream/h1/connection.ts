@@ -23,6 +23,8 @@ export interface Pending {
   readonly head: RequestHead;
   readonly handler: UpstreamHandler;
   retried: boolean;
+  /** The pool's clock when it was queued (0: never queued). */
+  queuedAt: number;
   /** Set once the request was cancelled (client abort, route timeout). */
   cancelled: boolean;
   conn: H1Connection | null;

@@ -171,6 +171,7 @@ const OPTS: H1PoolOptions = {
   headersTimeoutMs: 3000,
   bodyTimeoutMs: 3000,
   keepAliveTimeoutMs: 10_000,
+  poolWaitMs: 0,
 };
 
 function newPool(t: TestContext | null, origin: string, o: Partial<H1PoolOptions> = {}): H1Pool {
@@ -406,6 +407,28 @@ if (SCENARIO !== undefined) {
 // --- tests -----------------------------------------------------------------------
 
 const T = { timeout: 15_000 };
+
+describe('H1Pool: bounded waits', () => {
+  test('every connection busy past poolWaitMs: the queued request fails with WICKET_ERR_UPSTREAM_POOL_EXHAUSTED', T, async (t) => {
+    // Answers the first request only after 1.5 s: the one connection stays busy.
+    const srv = await serve(t, respondingServer((r, s) => {
+      if (r.index !== 0) return response(`r${r.index}`);
+      setTimeout(() => s.write(response('r0')), 1500);
+      return null;
+    }));
+    const pool = newPool(t, srv.origin, { connections: 1, poolWaitMs: 200 });
+    const first = new Recorder();
+    pool.dispatch(get('/slow'), first);
+    const started = Date.now();
+    const second = await run(pool, get('/queued'));
+    const waited = Date.now() - started;
+    assert.equal(second.error?.code, 'WICKET_ERR_UPSTREAM_POOL_EXHAUSTED');
+    assert.ok(waited < 1400, `answered before the busy connection freed up (${waited} ms)`);
+    await first.finished();
+    assertOk(first, 'r0');
+    assertOk(await run(pool, get('/after')), 'r1');
+  });
+});
 
 describe('H1Pool: response framing', () => {
   test('GET with Content-Length: status, raw headers in order, body, callbacks in order', T, async (t) => {

@@ -8,7 +8,7 @@ import type { ResolvedUpstream } from '../../config/load.js';
 
 export type PoolOptions = Pick<
   ResolvedUpstream,
-  'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveTimeoutMs' | 'client'
+  'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'keepAliveTimeoutMs' | 'client' | 'poolWaitMs'
 >;
 import { buildRequestHead } from './request-head.js';
 
@@ -48,7 +48,7 @@ export class H1Pool implements UpstreamDispatcher {
       handler.onError(new UpstreamError(head, 'UND_ERR_INVALID_ARG'));
       return false;
     }
-    const p: Pending = { req, head, handler, retried: false, cancelled: false, conn: null };
+    const p: Pending = { req, head, handler, retried: false, queuedAt: 0, cancelled: false, conn: null };
     this.#startSweeper();
     // From now on, a failing request body (client gone, too large) cancels
     // the request wherever it is: queued or on a connection.
@@ -58,6 +58,7 @@ export class H1Pool implements UpstreamDispatcher {
     const conn = this.#idle.pop();
     if (conn !== undefined) conn.send(p, this.now);
     else {
+      p.queuedAt = this.now;
       this.#queue.push(p);
       this.#grow();
     }
@@ -155,6 +156,14 @@ export class H1Pool implements UpstreamDispatcher {
       } else if (c.isIdle() && age > o.keepAliveTimeoutMs) {
         c.socket.destroy();
       }
+    }
+    // Every connection busy for longer than the upstream allows a wait: answer now (503) rather than queue for seconds.
+    const q = this.#queue;
+    while (q.length > 0 && o.poolWaitMs > 0 && now - q[0]!.queuedAt > o.poolWaitMs) {
+      const p = q.shift()!;
+      p.cancelled = true;
+      p.req.body?.destroy();
+      p.handler.onError(new UpstreamError(`no upstream connection free within ${o.poolWaitMs} ms`, 'WICKET_ERR_UPSTREAM_POOL_EXHAUSTED'));
     }
     if (this.#all.size === 0 && this.#queue.length === 0 && this.#sweeper !== null) {
       clearInterval(this.#sweeper);

@@ -85,6 +85,10 @@ describe('parseConfig: valid configs', () => {
       http2MaxResets: 200,
       encodedSlashes: 'keep',
       http1ChunkedBodies: 'refuse-from-proxies',
+      requestBufferBytes: 65536,
+      requestBodyMinRate: { bytesPerSecond: 1024, windowMs: 10_000 },
+      responseBufferBytes: 1024 * 1024,
+      responseBufferTotalBytes: 128 * 1024 * 1024,
     });
     assert.deepEqual(cfg.supervisor, { drainTimeoutMs: 30_000, restartBackoffMs: 100, restartBackoffMaxMs: 10_000, workerSemiSpaceMiB: 64 });
     assert.deepEqual(cfg.upstreams.api, {
@@ -96,6 +100,7 @@ describe('parseConfig: valid configs', () => {
       headersTimeoutMs: 30_000,
       bodyTimeoutMs: 30_000,
       keepAliveTimeoutMs: 4000,
+      poolWaitMs: 1000,
       client: 'wicket',
       protocol: 'http1',
       hashOn: 'ip',

@@ -177,7 +177,7 @@ export interface ResolvedConfig {
     https?: { host: string; port: number; cert: string; key: string };
   };
   admin: { host: string; port: number; token?: string };
-  log: { level: LogLevelName; access: boolean };
+  log: { level: LogLevelName; access: boolean; accessFile?: string };
   limits: {
     maxHeaderBytes: number;
     maxUrlLength: number;
@@ -350,6 +350,7 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
     log: {
       level: env.logLevel ?? cfg.log?.level ?? DEFAULTS.logLevel,
       access: env.accessLog ?? cfg.log?.access ?? DEFAULTS.accessLog,
+      ...(cfg.log?.accessFile !== undefined ? { accessFile: cfg.log.accessFile } : {}),
     },
     limits: {
       maxHeaderBytes: cfg.limits?.maxHeaderBytes ?? DEFAULTS.maxHeaderBytes,

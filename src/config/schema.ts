@@ -50,6 +50,9 @@ export const Log = Type.Object(
   {
     level: Type.Optional(LogLevel),
     access: Type.Optional(Type.Boolean({ description: 'One JSON access-log line per request' })),
+    accessFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'Write the access log to this file (appended; every worker writes whole lines) instead of stdout; SIGUSR1 to the supervisor reopens it (log rotation)' }),
+    ),
   },
   strict,
 );

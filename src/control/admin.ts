@@ -24,6 +24,8 @@ export interface AdminTarget {
   /** The current admin token (a reload may rotate it). */
   adminToken(): string | undefined;
   workers(): WorkerInfo[];
+  /** Each worker's process.memoryUsage() (a worker that does not answer within 1 s is left out). */
+  workerMemory(): Promise<{ pid: number | undefined; memory: unknown }[]>;
   readonly version: number;
   /** Targets with health, circuit, in-flight and latency from the shared state. */
   upstreams(): unknown;
@@ -96,7 +98,14 @@ export class AdminServer {
         return json(401, { error: { code: 'WICKET_ERR_ADMIN_UNAUTHORIZED', message: 'admin token required' } });
       }
       if (url.pathname === '/workers' && req.method === 'GET') {
-        return json(200, { configVersion: target.version, workers: target.workers() });
+        target.workerMemory().then(
+          (mem) => {
+            const byPid = new Map(mem.map((m) => [m.pid, m.memory]));
+            json(200, { configVersion: target.version, workers: target.workers().map((w) => ({ ...w, memory: byPid.get(w.pid) ?? null })) });
+          },
+          () => json(200, { configVersion: target.version, workers: target.workers() }),
+        );
+        return;
       }
       if (url.pathname === '/upstreams' && req.method === 'GET') {
         return json(200, { configVersion: target.version, upstreams: target.upstreams() });

@@ -5,12 +5,23 @@
 import type { ResolvedConfig } from '../config/load.js';
 import type { HubStats } from '../features/pubsub/hub.js';
 
+/** A worker's process.memoryUsage(), in bytes. */
+export interface WorkerMemory {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
 /** Flat [topic, payload, topic, payload, ...], in publish order. */
 export type PublishItems = (string | Uint8Array)[];
 
 export type ToWorker =
   | { t: 'config'; version: number; config: ResolvedConfig }
   | { t: 'drain'; timeoutMs: number }
+  /** SIGUSR1: reopen the access-log file (log rotation). */
+  | { t: 'reopen' }
   | { t: 'publish'; items: PublishItems }
   | { t: 'pubsub-stats'; id: number };
 
@@ -22,4 +33,4 @@ export type FromWorker =
   | { t: 'fatal'; error: string }
   /** Client publishes of a pubsub route without a broker: the supervisor relays them to every worker. */
   | { t: 'publish'; items: PublishItems }
-  | { t: 'pubsub-stats'; id: number; stats: HubStats };
+  | { t: 'pubsub-stats'; id: number; stats: HubStats; memory: WorkerMemory };

@@ -14,8 +14,20 @@ export function createLogger(level: string, name: string): Logger {
   });
 }
 
-/** Access log lines go through an async, buffered destination (flushed on exit). */
-export function createAccessLogger(): Logger {
+export interface AccessLog {
+  readonly log: Logger;
+  /** Opens the file again (after a rotation moved it away); a no-op on stdout. */
+  reopen(): void;
+}
+
+/**
+ * Access log lines go through an async, buffered destination (flushed on
+ * exit): stdout, or a file opened for appending (each flush is one write of
+ * whole lines, so the workers' lines never interleave mid-line).
+ */
+export function createAccessLogger(file?: string): AccessLog {
+  const dest = pino.destination({ dest: file ?? 1, sync: false, minLength: 4096, ...(file !== undefined ? { append: true, mkdir: true } : {}) });
   // The worker's pid on every line: which worker served a request.
-  return pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  const log = pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  return { log, reopen: () => (file !== undefined ? dest.reopen() : undefined) };
 }

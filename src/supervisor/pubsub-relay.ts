@@ -13,13 +13,14 @@ import type { ResolvedPubSub } from '../config/load.js';
 import { openBroker, redactUrl, type Broker } from '../features/pubsub/broker.js';
 import type { HubStats } from '../features/pubsub/hub.js';
 import type { Logger } from '../observability/logger.js';
-import type { PublishItems, ToWorker } from '../ipc/messages.js';
+import type { PublishItems, ToWorker, WorkerMemory } from '../ipc/messages.js';
 
 export type { PublishResult } from '../control/admin.js';
 import type { PublishResult } from '../control/admin.js';
 
 export interface WorkerStats extends HubStats {
   pid: number | undefined;
+  memory: WorkerMemory;
 }
 
 const STATS_WAIT_MS = 1000;
@@ -32,7 +33,7 @@ export class PubSubRelay {
   #batch: PublishItems = [];
   #waiters: { resolve: (n: number) => void }[] = [];
   #statsSeq = 0;
-  readonly #statsWaiters = new Map<number, (w: Worker, s: HubStats) => void>();
+  readonly #statsWaiters = new Map<number, (w: Worker, s: HubStats, memory: WorkerMemory) => void>();
 
   /** `workers`: the workers that can hear IPC now. */
   constructor(log: Logger, workers: () => Worker[]) {
@@ -114,8 +115,8 @@ export class PubSubRelay {
         resolve(out.sort((a, b) => (a.pid ?? 0) - (b.pid ?? 0)));
       };
       const t = setTimeout(finish, STATS_WAIT_MS);
-      this.#statsWaiters.set(id, (w, s) => {
-        out.push({ pid: w.process.pid, ...s });
+      this.#statsWaiters.set(id, (w, s, memory) => {
+        out.push({ pid: w.process.pid, ...s, memory });
         if (out.length === workers.length) finish();
       });
       if (workers.length === 0) return finish();
@@ -123,8 +124,8 @@ export class PubSubRelay {
     });
   }
 
-  statsReply(w: Worker, id: number, s: HubStats): void {
-    this.#statsWaiters.get(id)?.(w, s);
+  statsReply(w: Worker, id: number, s: HubStats, memory: WorkerMemory): void {
+    this.#statsWaiters.get(id)?.(w, s, memory);
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, formatConfigErrors, ConfigInvalidError, type ResolvedConfig } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 import { Backoff } from './backoff.js';
-import type { FromWorker, ToWorker } from '../ipc/messages.js';
+import type { FromWorker, ToWorker, WorkerMemory } from '../ipc/messages.js';
 import { monotonicUsec, sdNotify, sdNotifyFlushed } from './sd-notify.js';
 import { AdminServer, type WorkerInfo } from '../control/admin.js';
 import { createSegment, segmentName, unlinkSegment, type Segment } from '../state/segment.js';
@@ -81,6 +81,11 @@ export class Supervisor {
 
   pubsubLimit(): number {
     return this.#config.pubsub.maxMessageBytes;
+  }
+
+  /** Each worker's memory (the same IPC round trip as GET /pubsub's counts). */
+  async workerMemory(): Promise<{ pid: number | undefined; memory: WorkerMemory }[]> {
+    return (await this.#pubsub.stats()).map((w) => ({ pid: w.pid, memory: w.memory }));
   }
 
   async pubsub(): Promise<unknown> {
@@ -245,6 +250,10 @@ export class Supervisor {
     // Installed first: a signal during start-up is queued, never fatal.
     process.on('SIGHUP', () => this.#enqueue(() => this.reload()));
     process.on('SIGUSR2', () => this.#enqueue(() => this.rollingRestart()));
+    // Log rotation: every worker reopens its access-log file.
+    process.on('SIGUSR1', () => {
+      for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send({ t: 'reopen' } satisfies ToWorker);
+    });
     process.on('SIGTERM', () => void this.shutdown('SIGTERM'));
     process.on('SIGINT', () => void this.shutdown('SIGINT'));
     warnMigrateReq(this.#log);
@@ -358,7 +367,7 @@ export class Supervisor {
         this.#pubsub.fromWorker(m.items);
         break;
       case 'pubsub-stats':
-        this.#pubsub.statsReply(w, m.id, m.stats);
+        this.#pubsub.statsReply(w, m.id, m.stats, m.memory);
         break;
     }
   }

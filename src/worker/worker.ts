@@ -31,6 +31,7 @@ const send = (m: FromWorker): void => {
 interface Running {
   apply(config: ResolvedConfig, version: number): void;
   drain(timeoutMs: number): void;
+  reopen(): void;
   pubsub: WorkerPubSub;
 }
 
@@ -47,8 +48,9 @@ export function runWorker(): void {
   process.on('message', (m: ToWorker) => {
     // Fan-out traffic: a worker still starting has no subscriber yet.
     if (m.t === 'publish') return running?.pubsub.relayed(m.items);
+    if (m.t === 'reopen') return running?.reopen();
     if (m.t === 'pubsub-stats') {
-      if (running !== null) send({ t: 'pubsub-stats', id: m.id, stats: running.pubsub.hub.stats() });
+      if (running !== null) send({ t: 'pubsub-stats', id: m.id, stats: running.pubsub.hub.stats(), memory: process.memoryUsage() });
       return;
     }
     if (running !== null) {
@@ -83,7 +85,8 @@ export function runWorker(): void {
 
 async function start(config: ResolvedConfig, version: number): Promise<Running> {
   const log = createLogger(config.log.level, 'worker');
-  const access: Logger | null = config.log.access ? createAccessLogger() : null;
+  const accessLog = config.log.access ? createAccessLogger(config.log.accessFile) : null;
+  const access: Logger | null = accessLog?.log ?? null;
   // The access log is buffered; flush at least once a second so tails stay live.
   if (access !== null) setInterval(() => access.flush(), 1000).unref();
   // The supervisor created the shared-state segment and gave us a column in it.
@@ -220,5 +223,5 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   process.on('SIGINT', () => drain(config.supervisor.drainTimeoutMs));
   process.on('SIGTERM', () => drain(config.supervisor.drainTimeoutMs));
   process.on('disconnect', () => drain(config.supervisor.drainTimeoutMs));
-  return { apply, drain, pubsub };
+  return { apply, drain, pubsub, reopen: () => accessLog?.reopen() };
 }

@@ -49,6 +49,8 @@ export interface GatewayOptions {
   workers?: number;
   env?: Record<string, string>;
   accessLog?: boolean;
+  /** Sets log.accessFile (with accessLog: true). */
+  accessFile?: string;
   /** Sets admin.token. */
   adminToken?: string;
   /** Also listen for h2c (HTTP/2 prior knowledge) on a free port (gw.h2cPort). */
@@ -66,7 +68,7 @@ export async function startGateway(body: string, opts: GatewayOptions = {}): Pro
   const dir = mkdtempSync(join(tmpdir(), 'wicket-test-'));
   const file = join(dir, 'gateway.yaml');
   const head = (b: string) =>
-    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} }${extra} }\nadmin: { host: 127.0.0.1, port: ${adminPort}${opts.adminToken ? `, token: "${opts.adminToken}"` : ''} }\nlog: { level: info, access: ${opts.accessLog ?? false} }\n${b}`;
+    `workers: ${opts.workers ?? 2}\nlisten: { http: { host: 127.0.0.1, port: ${port} }${extra} }\nadmin: { host: 127.0.0.1, port: ${adminPort}${opts.adminToken ? `, token: "${opts.adminToken}"` : ''} }\nlog: { level: info, access: ${opts.accessLog ?? false}${opts.accessFile ? `, accessFile: "${opts.accessFile}"` : ''} }\n${b}`;
   writeFileSync(file, head(body));
   const proc = spawn(process.execPath, [opts.cli ?? CLI, 'start', '--config', file], {
     env: { ...process.env, ...opts.env },

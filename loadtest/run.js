@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A dependency-free local load run (no k6 needed): N keep-alive connections
 // for a bounded time against one URL, printing rps, latency percentiles and
-// every non-2xx or error. Loopback only.
+// every non-2xx or error. Every body is read to its end (a framing error
+// counts as a failure) and checked against its Content-Length. Loopback only.
 //   node loadtest/run.js [URL=http://127.0.0.1:8080/hello] [CONNECTIONS=32] [SECONDS=10]
 import { Pool } from 'undici';
 
@@ -23,9 +24,13 @@ async function loop() {
     const t = performance.now();
     try {
       const r = await pool.request({ path: url.pathname + url.search, method: 'GET' });
-      await r.body.dump();
+      const body = Buffer.from(await r.body.arrayBuffer());
       lat.push(performance.now() - t);
-      if (r.statusCode < 300) ok++;
+      const cl = r.headers['content-length'];
+      if (cl !== undefined && Number(cl) !== body.length) {
+        bad++;
+        errors.set('length mismatch', (errors.get('length mismatch') ?? 0) + 1);
+      } else if (r.statusCode < 300) ok++;
       else {
         bad++;
         errors.set(`HTTP ${r.statusCode}`, (errors.get(`HTTP ${r.statusCode}`) ?? 0) + 1);

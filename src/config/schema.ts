@@ -112,7 +112,7 @@ export const Supervisor = Type.Object(
         minimum: 1,
         maximum: 256,
         description:
-          "Each worker's V8 young-generation semi-space cap (--max-semi-space-size, default 64; node's own is 16). A proxy's in-flight exchanges survive scavenges: fewer, larger scavenges cost less CPU, at the price of up to 3x this much memory per worker under load",
+          "Each worker's V8 young-generation semi-space cap (--max-semi-space-size, default 64; node's own is 16). A proxy's in-flight exchanges survive scavenges: fewer, larger scavenges cost less CPU, at the price of up to 3x this much memory per worker under load (an idle worker gives it back with one full GC)",
       }),
     ),
   },

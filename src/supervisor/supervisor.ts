@@ -311,7 +311,8 @@ export class Supervisor {
       UWS_HTTP_MAX_HEADERS_SIZE: String(Math.max(65536, config.limits.maxHeaderBytes * 4)),
     };
     // Per fork: a reload may have changed it (workers then roll).
-    cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-semi-space-size=${config.supervisor.workerSemiSpaceMiB}`] });
+    // --expose-gc: an idle worker gives back the young generation it grew under load (worker/idle-gc.ts).
+    cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-semi-space-size=${config.supervisor.workerSemiSpaceMiB}`, '--expose-gc'] });
     const w = cluster.fork(env);
     slot.worker = w;
     slot.ready = false;

@@ -23,6 +23,7 @@ import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import { flushPendingCounts } from '../features/rate-limit/feature.js';
 import { isDeepStrictEqual } from 'node:util';
 import { WorkerPubSub } from './pubsub.js';
+import { startIdleGc } from './idle-gc.js';
 
 const send = (m: FromWorker): void => {
   if (process.connected) process.send!(m);
@@ -107,6 +108,8 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     buildRouteTable(c, v, { pools, store, workerSlot: stateSlot, hub: pubsub.hub, services: new Map([[RATE_LIMIT_ENV, rateLimitEnv(c, store, tier)]]) });
   let table: RouteTable = compile(config, version, redis);
   let inflight = 0;
+  let served = 0;
+  startIdleGc(() => served);
   let draining = false;
   let drainCheck: (() => void) | null = null;
 
@@ -114,6 +117,7 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
     table: () => table,
     done: (ctx: RequestContext) => {
       inflight--;
+      served++;
       store.count('requests');
       if (access !== null) logAccess(access, ctx);
       if (drainCheck !== null && inflight === 0) drainCheck();

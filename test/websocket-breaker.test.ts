@@ -28,8 +28,11 @@ before(async () => {
     circuitBreaker: { consecutiveFailures: 2, openMs: 60000 }
     outlierDetection: { consecutiveFailures: 100 }
     targets: [{ url: "http://127.0.0.1:${closedPort}" }]
+  fine:
+    targets: [{ url: "http://127.0.0.1:${closedPort}" }]
 routes:
   - { name: ws, match: { path: "/ws/*" }, upstream: flaky, websocket: {} }
+  - { name: fine, match: { path: "/fine/*" }, upstream: fine, websocket: {} }
 `,
     { workers: 1, adminToken: TOKEN },
   );
@@ -68,4 +71,23 @@ test('failed handshakes open the circuit; then upgrades are refused without touc
   assert.equal(u.circuit.state, 'open');
   assert.equal(u.targets[0]!.failures, 2, 'both failed handshakes recorded');
   assert.equal(u.targets[0]!.active, 0, 'nothing left in flight');
+});
+
+test('an upgrade the WebSocket client library refuses (a repeated subprotocol): 400, and nothing stays counted', async () => {
+  const r = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(gw.port, '127.0.0.1', () =>
+      s.write('GET /fine/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a, a\r\n\r\n'),
+    );
+    let text = '';
+    s.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (text.includes('\r\n\r\n')) s.end();
+    });
+    s.on('close', () => resolve(text));
+    s.on('error', reject);
+    s.setTimeout(5000, () => s.destroy());
+  });
+  assert.match(r, /^HTTP\/1\.1 400 /, r.slice(0, 200));
+  const view = (await (await fetch(`http://127.0.0.1:${gw.adminPort}/upstreams`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { upstreams: { name: string; targets: { active: number }[] }[] };
+  assert.equal(view.upstreams.find((u) => u.name === 'fine')!.targets[0]!.active, 0, 'the in-flight count was given back');
 });

@@ -27,6 +27,13 @@ export interface AccessLog {
  */
 export function createAccessLogger(file?: string): AccessLog {
   const dest = pino.destination({ dest: file ?? 1, sync: false, minLength: 4096, ...(file !== undefined ? { append: true, mkdir: true } : {}) });
+  // A failed write or reopen (disk full, a rotated path that is now a directory) loses log lines, never the worker.
+  let warned = 0;
+  dest.on('error', (err: Error) => {
+    if (Date.now() - warned < 10_000) return;
+    warned = Date.now();
+    process.stderr.write(`wicket: access log ${file ?? 'stdout'}: ${err.message}\n`);
+  });
   // The worker's pid on every line: which worker served a request.
   const log = pino({ base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
   return { log, reopen: () => (file !== undefined ? dest.reopen() : undefined) };

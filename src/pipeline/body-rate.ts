@@ -17,10 +17,17 @@ export interface RateWatched extends Readable {
   readonly received: number;
   /** The gateway paused the client (its consumer is full). */
   readonly pausedByGateway: boolean;
+  /** The whole body arrived (it may not all have been read yet). */
+  readonly complete: boolean;
 }
 
 export class RequestTimeoutError extends Error {
   readonly code = 'WICKET_ERR_REQUEST_TIMEOUT';
+}
+
+/** The client went away while its body was read: no verdict on any upstream. */
+export class ClientAbortedError extends Error {
+  readonly code = 'WICKET_ERR_CLIENT_ABORTED';
 }
 
 interface Entry {
@@ -38,7 +45,7 @@ function sweep(): void {
   const now = performance.now();
   for (const e of watched) {
     const b = e.body;
-    if (b.destroyed || b.readableEnded) {
+    if (b.destroyed || b.readableEnded || b.complete) {
       watched.delete(e);
       continue;
     }

@@ -115,6 +115,8 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
       return 'WICKET_ERR_MESSAGE_TOO_LARGE';
     case 'WICKET_ERR_REQUEST_TIMEOUT':
       return 'WICKET_ERR_REQUEST_TIMEOUT';
+    case 'WICKET_ERR_CLIENT_ABORTED':
+      return 'WICKET_ERR_CLIENT_ABORTED';
     case 'WICKET_ERR_UPSTREAM_POOL_EXHAUSTED':
       return 'WICKET_ERR_UPSTREAM_POOL_EXHAUSTED';
     case 'UND_ERR_INVALID_ARG':

@@ -50,7 +50,7 @@ class Recorder implements Downstream {
   }
   openBody(): RateWatched {
     this.opened++;
-    return Object.assign(Readable.from([]), { received: 0, pausedByGateway: false });
+    return Object.assign(Readable.from([]), { received: 0, pausedByGateway: false, complete: true });
   }
   header(name: string): string | undefined {
     for (let i = 0; i < this.headers.length; i += 2) if (this.headers[i] === name) return this.headers[i + 1];

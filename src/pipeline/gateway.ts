@@ -33,6 +33,8 @@ export interface GatewayHost {
 
 /** The whole of a (small) body. */
 function readWhole(body: Readable): Promise<Buffer> {
+  // Already failed while filters ran (too large, too slow, the client gone): its error event is past.
+  if (body.destroyed) return Promise.reject(body.errored ?? Object.assign(new Error('client aborted the request body'), { code: 'WICKET_ERR_CLIENT_ABORTED' }));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     body.on('data', (c: Buffer) => chunks.push(c));
@@ -99,7 +101,8 @@ export class Gateway {
       // Synchronously, still inside the listener's callback (uWS delivers the body only to a handler attached now).
       const body = down.openBody(route.maxBodyBytes, grpc);
       ctx.body = body;
-      watchBodyRate(body, table.hygiene.requestBodyMinRate);
+      // gRPC streams may rightly be quiet for long: their limit is per message, not a rate.
+      if (!grpc) watchBodyRate(body, table.hygiene.requestBodyMinRate);
       ctx.bufferBody = !grpc && ctx.contentLength >= 0 && ctx.contentLength <= table.hygiene.requestBufferBytes;
     }
 
@@ -200,9 +203,13 @@ export class Gateway {
         }
       },
       (err: Error & { code?: string }) => {
-        if (sink.aborted) return this.#clientGone(ctx);
-        const code = err.code;
-        this.#refuse(ctx, sink, code === 'WICKET_ERR_BODY_TOO_LARGE' || code === 'WICKET_ERR_REQUEST_TIMEOUT' ? code : 'WICKET_ERR_BAD_REQUEST');
+        try {
+          const code = err.code;
+          if (sink.aborted || code === 'WICKET_ERR_CLIENT_ABORTED') return this.#clientGone(ctx);
+          this.#refuse(ctx, sink, code === 'WICKET_ERR_BODY_TOO_LARGE' || code === 'WICKET_ERR_REQUEST_TIMEOUT' ? code : 'WICKET_ERR_BAD_REQUEST');
+        } catch (e) {
+          this.#threw(ctx, sink, e, 'proxy');
+        }
       },
     );
   }

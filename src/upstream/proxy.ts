@@ -200,9 +200,14 @@ export class ProxyCall implements SinkListener {
     if (perTry !== undefined) a.timer = setTimeout(onTryTimeout, perTry, a);
     const path = route.rewrite === null ? ctx.path : route.rewrite(ctx.path);
     const headers = upstreamRequestHeaders(ctx, { proto: ctx.listener.scheme, host: route.preserveHost && ctx.host !== '' ? ctx.host : target.host });
-    if (this.#grpcDeadline !== undefined) {
-      const left = formatGrpcTimeout(this.#grpcDeadline - (performance.now() - ctx.startedAt));
-      for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'grpc-timeout') headers[i + 1] = left;
+    if (this.#grpc) {
+      // The deadline goes upstream with the time spent taken off; a malformed one does not go at all.
+      const left = this.#grpcDeadline === undefined ? null : formatGrpcTimeout(this.#grpcDeadline - (performance.now() - ctx.startedAt));
+      for (let i = headers.length - 2; i >= 0; i -= 2) {
+        if (headers[i] !== 'grpc-timeout') continue;
+        if (left === null) headers.splice(i, 2);
+        else headers[i + 1] = left;
+      }
     }
     if (!upstreamFilters(route, ctx, headers)) {
       this.#end(a);
@@ -324,7 +329,8 @@ export class ProxyCall implements SinkListener {
     if (this.#finished) return;
     const sink = this.#sink;
     const ctx = this.#ctx;
-    if (err instanceof ClientAbortError || sink.aborted) {
+    // The client went away (its sink, or its body reader saw it first): no verdict on the upstream.
+    if (err instanceof ClientAbortError || sink.aborted || (err as { code?: string }).code === 'WICKET_ERR_CLIENT_ABORTED') {
       if (!a.recorded) releaseTrial(this.#route!.cluster, a.admitted);
       this.#finished = true;
       ctx.body?.destroy();
@@ -347,8 +353,9 @@ export class ProxyCall implements SinkListener {
     if (!sink.committed) {
       // Nothing reached the client (headers may have come from the upstream, but no byte went out): an honest error.
       this.#fail(ctx, sink, code);
-    } else if (this.#grpc && code === 'WICKET_ERR_UPSTREAM_TIMEOUT') {
+    } else if (this.#grpc && code === 'WICKET_ERR_UPSTREAM_TIMEOUT' && this.#held === null) {
       // A started gRPC answer still ends properly: its trailers say why.
+      // (With bytes still held the last message would be cut before them: then the stream is reset.)
       ctx.errorCode = code;
       sink.end(['grpc-status', String(GrpcStatus.DEADLINE_EXCEEDED), 'grpc-message', 'deadline exceeded at the gateway']);
     } else {
@@ -465,6 +472,13 @@ export class ProxyCall implements SinkListener {
   timeout(): void {
     this.#timer = null;
     this.#expired = true;
+    if (this.#endPending !== undefined) {
+      // The upstream finished long ago; the client never took the held rest of the answer: cut it.
+      this.#endPending = undefined;
+      this.#ctx.errorCode = 'WICKET_ERR_UPSTREAM_TIMEOUT';
+      this.#sink.abort();
+      return this.#finish();
+    }
     const a = this.#current;
     if (a === null) {
       if (!this.#finished) this.#localFail('WICKET_ERR_UPSTREAM_TIMEOUT');

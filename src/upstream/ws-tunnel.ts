@@ -101,18 +101,23 @@ export class WsTunnel implements WsUpstreamEvents, WsEndpoint {
     const s = this.#ws.settings;
     const path = this.#proxy.rewrite === null ? ctx.path : this.#proxy.rewrite(ctx.path);
     const url = `${target.origin.replace(/^http/, 'ws')}${path}${ctx.query === '' ? '' : `?${ctx.query}`}`;
-    this.#up = new WsUpstream(
-      {
-        url,
-        protocols: this.#hs.protocols === '' ? [] : this.#hs.protocols.split(',').map((p) => p.trim()).filter((p) => p !== ''),
-        headers: headerObject(headers),
-        ...(this.#proxy.preserveHost && ctx.host !== '' ? { host: ctx.host } : {}),
-        maxMessageBytes: s.maxMessageBytes,
-        compression: s.compression,
-        handshakeTimeoutMs: cluster.connectTimeoutMs,
-      },
-      this,
-    );
+    try {
+      this.#up = new WsUpstream(
+        {
+          url,
+          protocols: this.#hs.protocols === '' ? [] : this.#hs.protocols.split(',').map((p) => p.trim()).filter((p) => p !== ''),
+          headers: headerObject(headers),
+          ...(this.#proxy.preserveHost && ctx.host !== '' ? { host: ctx.host } : {}),
+          maxMessageBytes: s.maxMessageBytes,
+          compression: s.compression,
+          handshakeTimeoutMs: cluster.connectTimeoutMs,
+        },
+        this,
+      );
+    } catch {
+      // `ws` refuses some handshakes before sending anything (a repeated or malformed subprotocol).
+      return this.#refuse('WICKET_ERR_BAD_REQUEST');
+    }
   }
 
   /** A gateway error instead of the upgrade (before any 101). */

@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { BodyTooLargeError } from '../uws/body.js';
 import { GrpcMessageLimit, MessageTooLargeError } from '../../pipeline/grpc.js';
-import type { RateWatched } from '../../pipeline/body-rate.js';
+import { ClientAbortedError, type RateWatched } from '../../pipeline/body-rate.js';
 
 export class StreamBody extends Readable implements RateWatched {
   readonly #src: Readable;
@@ -15,6 +15,7 @@ export class StreamBody extends Readable implements RateWatched {
   #received = 0;
   /** Paused until the consumer's first read, then whenever it is full. */
   #pausedByGateway = true;
+  #complete = false;
   #gone = false;
   /** Called on the consumer's first read (HTTP/2 `Expect: 100-continue`: the 100 goes out then). */
   #onFirstRead: (() => void) | null;
@@ -38,9 +39,13 @@ export class StreamBody extends Readable implements RateWatched {
         src.pause();
       }
     });
-    src.once('end', () => this.push(null));
-    src.once('aborted', () => this.destroy(new Error('client aborted the request body')));
-    src.once('error', (e: Error) => this.destroy(e));
+    src.once('end', () => {
+      this.#complete = true;
+      this.push(null);
+    });
+    src.once('aborted', () => this.destroy(new ClientAbortedError('client aborted the request body')));
+    // A stream error on the client's side (a reset): the client went away.
+    src.once('error', (e: Error) => this.destroy(new ClientAbortedError(`client request body: ${e.message}`)));
     src.pause();
   }
 
@@ -55,6 +60,10 @@ export class StreamBody extends Readable implements RateWatched {
 
   get pausedByGateway(): boolean {
     return this.#pausedByGateway;
+  }
+
+  get complete(): boolean {
+    return this.#complete;
   }
 
   override _read(): void {

@@ -4,7 +4,7 @@
 // response that was not paused drops the connection in uWS v20.30).
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { RateWatched } from '../../pipeline/body-rate.js';
+import { ClientAbortedError, type RateWatched } from '../../pipeline/body-rate.js';
 
 export class BodyTooLargeError extends Error {
   readonly code = 'WICKET_ERR_BODY_TOO_LARGE';
@@ -33,6 +33,10 @@ export class UwsBody extends Readable implements RateWatched {
 
   get pausedByGateway(): boolean {
     return this.#paused;
+  }
+
+  get complete(): boolean {
+    return this.#ended;
   }
 
   /** uWS onData: the chunk is only valid during this call, so it is copied. */
@@ -65,7 +69,7 @@ export class UwsBody extends Readable implements RateWatched {
   /** The client went away: uWS must not be touched any more. */
   onAborted(): void {
     this.#gone = true;
-    if (!this.#ended) this.destroy(new Error('client aborted the request body'));
+    if (!this.#ended) this.destroy(new ClientAbortedError('client aborted the request body'));
   }
 
   override _read(): void {

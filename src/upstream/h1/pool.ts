@@ -127,6 +127,8 @@ export class H1Pool implements UpstreamDispatcher {
   }
 
   requeue(p: Pending): void {
+    // Its wait for a connection starts now (it had none queued before: it went straight to an idle one).
+    p.queuedAt = this.now;
     this.#queue.unshift(p);
     this.#grow();
   }

@@ -3,6 +3,7 @@
 // orphan them. The start script execs node, so npm's signal forwarding
 // reaches the supervisor itself. Ports come from the environment overrides;
 // --ignore-scripts skips the prestart build (dist/ is built by the test run).
+import { alive } from './helpers/process.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -41,14 +42,6 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 test('SIGTERM to `npm start` stops the supervisor and every worker', { timeout: 60_000 }, async () => {
   const [http, admin] = await freePorts(2);

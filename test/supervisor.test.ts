@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { alive } from './helpers/process.js';
 import { test, type TestContext } from 'node:test';
 import { getFresh, startGateway, workerPids, type Gateway, type GatewayOptions } from './helpers/gateway.js';
 import { checkedLoad, describeLoad, failuresExcept, predictableUpstream, type LoadResult } from './helpers/load.js';
@@ -32,14 +33,6 @@ async function until<T>(cond: () => T | Promise<T>, timeoutMs: number, what: str
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function healthz(gw: Gateway): Promise<{ status: number; body: { status?: string; configVersion?: number; workers?: number } }> {
   try {

@@ -16,20 +16,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, workerPids, type Gateway } from './helpers/gateway.js';
-import { startUpstream, type Upstream } from './helpers/upstream.js';
+import { startRecordingUpstream, type Seen as Got, type Upstream } from './helpers/upstream.js';
 import { header, type RawResult } from './helpers/raw-http.js';
 import { LISTENERS, errorCode, rawOn, selfSigned, send, show, type Reply } from './helpers/listeners.js';
 import { sleep } from './helpers/wait.js';
 
 /** What the upstream received: at the start of each request, then its body when complete. */
-interface Got {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  complete: boolean;
-}
-
 const ROUTES = (upUrl: string): string => `upstreams:
   up: { targets: [ { url: "${upUrl}" } ] }
 routes:
@@ -63,19 +55,7 @@ describe('request hygiene (2 workers, h2c + TLS)', { timeout: 300_000 }, () => {
 
   before(async () => {
     tlsFiles = selfSigned();
-    up = await startUpstream((req, res) => {
-      const rec: Got = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.alloc(0), complete: false };
-      got.push(rec);
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        rec.complete = true;
-        rec.body = Buffer.concat(chunks);
-        const out = JSON.stringify({ from: 'upstream', method: rec.method, url: rec.url, bytes: rec.body.length });
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
-        res.end(out);
-      });
-    });
+    up = await startRecordingUpstream(got);
     gw = await startGateway(ROUTES(up.url), { workers: 2, h2c: true, https: tlsFiles });
     pidsBefore = workerPids(gw);
   });

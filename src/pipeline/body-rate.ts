@@ -25,10 +25,6 @@ export class RequestTimeoutError extends Error {
   readonly code = 'WICKET_ERR_REQUEST_TIMEOUT';
 }
 
-/** The client went away while its body was read: no verdict on any upstream. */
-export class ClientAbortedError extends Error {
-  readonly code = 'WICKET_ERR_CLIENT_ABORTED';
-}
 
 interface Entry {
   readonly body: RateWatched;

@@ -55,20 +55,24 @@ export class RequestContext implements Routable {
   requestId = '';
   /** The request has a body (a length > 0, chunked, or HTTP/2 DATA to come). */
   hasBody = false;
+  /** The first Content-Type as sent ('' when none; set by the hygiene pass). */
+  contentType = '';
   /** -1 when the request declared no Content-Length. */
   contentLength = -1;
   chunked = false;
   body: Readable | null = null;
-  /** The body is small enough to be read whole before the upstream is called (limits.requestBufferBytes). */
-  bufferBody = false;
   params: Record<string, string> = {};
   /** Set by the listener before the core runs. */
   listener!: ListenerInfo;
   readonly startedAt: number;
   /** The route's name once routed ('' before, or when none matched). */
   route = '';
-  /** The gateway's own errors are answered as gRPC (trailers-only): gRPC over HTTP/2, or gRPC-Web. */
-  grpcReply = false;
+  /**
+   * A gRPC call: gRPC over HTTP/2, or gRPC-Web once its filter translated it.
+   * The gateway's own errors are answered as gRPC (trailers-only); the call's
+   * deadline and grpc-status decide the exchange (ProxyCall).
+   */
+  grpc = false;
   /** Headers the gateway adds to whatever response goes out (rate-limit state, ...). */
   extraHeaders: string[] | null = null;
   /** The route's onDone filters (set when routed). */

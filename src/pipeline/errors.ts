@@ -83,6 +83,11 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** The client went away (its connection, or its body reader saw it first): no verdict on any upstream. */
+export class ClientAbortedError extends Error {
+  readonly code = 'WICKET_ERR_CLIENT_ABORTED';
+}
+
 export function errorBody(code: ErrorCode, requestId: string): string {
   return `{"error":{"code":"${code}","message":"${ERRORS[code].message}","requestId":${JSON.stringify(requestId)}}}`;
 }

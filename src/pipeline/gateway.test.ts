@@ -78,7 +78,7 @@ function gateway(routes: [string, CompiledRoute][]) {
   const table: RouteTable = {
     version: 1,
     router: new Router(routes.map(([path, value], index) => ({ priority: 0, index, matchers: compileMatchers({ path }), value }))),
-    hygiene: { maxHeaderBytes: 16384, maxUrlLength: 8192, encodedSlashes: 'keep', http1ChunkedBodies: 'refuse-from-proxies', trustedProxies: null, requestBodyMinRate: { bytesPerSecond: 0, windowMs: 10000 }, requestBufferBytes: 0 },
+    hygiene: { maxHeaderBytes: 16384, maxUrlLength: 8192, encodedSlashes: 'keep', http1ChunkedBodies: 'refuse-from-proxies', trustedProxies: null, requestBodyMinRate: { bytesPerSecond: 0, windowMs: 10000 } },
     pools: new Set(),
   };
   const done: RequestContext[] = [];

@@ -19,7 +19,7 @@ import { GrpcWebSink, grpcWebMode } from '../filters/grpc-web/grpc-web.js';
 import type { Downstream, RequestContext, ResponseSink } from './context.js';
 import { ERRORS, errorBody, type ErrorCode } from './errors.js';
 import type { LocalReply } from './filter.js';
-import { grpcFail, isGrpc } from './grpc.js';
+import { grpcFail, isGrpcType } from './grpc.js';
 import { HeadSink } from './head-sink.js';
 import { checkRequest } from './hygiene.js';
 import { reportError } from './report.js';
@@ -78,15 +78,17 @@ export class Gateway {
   #run(ctx: RequestContext, down: Downstream): void {
     const table = this.#host.table();
     const li = ctx.listener;
-    const grpc = li.http2 && isGrpc(ctx);
-    ctx.grpcReply = grpc;
     const bad = checkRequest(ctx, table.hygiene, this.#nextId);
+    // gRPC is served over HTTP/2 only (505 below, once routed); its errors, even these, are gRPC statuses.
+    const grpcType = isGrpcType(ctx.contentType);
+    const grpc = grpcType && li.http2;
+    ctx.grpc = grpc;
     if (bad !== null) return this.#refuse(ctx, down, bad);
     const route = table.router.find(ctx);
     if (route === null) return this.#notFound(ctx, down);
     ctx.route = route.name;
     ctx.onDone = route.onDone;
-    if (!li.http2 && isGrpc(ctx)) return this.#refuse(ctx, down, 'WICKET_ERR_HTTP2_REQUIRED');
+    if (grpcType && !grpc) return this.#refuse(ctx, down, 'WICKET_ERR_HTTP2_REQUIRED');
 
     const a = route.action;
     const up = down.upgrade;
@@ -103,7 +105,6 @@ export class Gateway {
       ctx.body = body;
       // gRPC streams may rightly be quiet for long: their limit is per message, not a rate.
       if (!grpc) watchBodyRate(body, table.hygiene.requestBodyMinRate);
-      ctx.bufferBody = !grpc && ctx.contentLength >= 0 && ctx.contentLength <= table.hygiene.requestBufferBytes;
     }
 
     let sink: ResponseSink = down;
@@ -187,8 +188,9 @@ export class Gateway {
     }
     if (extra !== null) sink.extraHeaders = extra;
     // A small body is read whole first: a slow uploader then holds no upstream connection.
-    if (ctx.bufferBody && ctx.body !== null && !isGrpc(ctx)) return this.#buffered(ctx, sink, a.proxy);
-    new ProxyCall(ctx, sink, this.#finishFn, this.#failFn).start(a.proxy);
+    const p = a.proxy;
+    if (ctx.body !== null && !ctx.grpc && ctx.contentLength >= 0 && ctx.contentLength <= p.requestBufferBytes) return this.#buffered(ctx, sink, p);
+    new ProxyCall(ctx, sink, this.#finishFn, this.#failFn).start(p);
   }
 
   #buffered(ctx: RequestContext, sink: ResponseSink, proxy: ProxyRoute): void {
@@ -216,9 +218,9 @@ export class Gateway {
 
   #notFound(ctx: RequestContext, down: Downstream): void {
     // A gRPC-Web client reads only gRPC-Web: tell it UNIMPLEMENTED in its own terms.
-    const mode = grpcWebMode(ctx.header('content-type'));
+    const mode = grpcWebMode(ctx.contentType);
     if (mode === null) return this.#refuse(ctx, down, 'WICKET_ERR_ROUTE_NOT_FOUND');
-    ctx.grpcReply = true;
+    ctx.grpc = true;
     this.#refuse(ctx, new GrpcWebSink(down, mode), 'WICKET_ERR_ROUTE_NOT_FOUND');
   }
 
@@ -228,7 +230,7 @@ export class Gateway {
       ctx.errorCode = code;
       return;
     }
-    if (ctx.grpcReply) {
+    if (ctx.grpc) {
       sink.extraHeaders = ctx.extraHeaders;
       return grpcFail(ctx, sink, code);
     }

@@ -6,10 +6,18 @@ import { ERRORS, GrpcStatus, type ErrorCode } from './errors.js';
 
 export { GrpcStatus };
 
+/** grpc-status in a flat header or trailer list. */
+export function grpcStatusIn(flat: readonly (Buffer | string)[]): string | undefined {
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]!;
+    if (k.length === 11 && String(k).toLowerCase() === 'grpc-status') return String(flat[i + 1]);
+  }
+  return undefined;
+}
+
 /** application/grpc, application/grpc+proto, ...; not grpc-web. */
-export function isGrpc(ctx: RequestContext): boolean {
-  const ct = ctx.header('content-type');
-  return ct !== undefined && ct.startsWith('application/grpc') && !ct.startsWith('application/grpc-web');
+export function isGrpcType(ct: string): boolean {
+  return ct.startsWith('application/grpc') && !ct.startsWith('application/grpc-web');
 }
 
 /** The gRPC status a client is told for one of the gateway's own errors (the error table's column). */

@@ -22,8 +22,6 @@ export interface HygieneRules {
   readonly trustedProxies: BlockList | null;
   /** Slower request bodies are cut with 408 (body-rate.ts). */
   readonly requestBodyMinRate: MinRate;
-  /** A proxied body with a Content-Length up to this is read whole before the upstream is called. */
-  readonly requestBufferBytes: number;
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
@@ -62,6 +60,9 @@ export function checkRequest(ctx: RequestContext, rules: HygieneRules, nextId: (
         break;
       case 'transfer-encoding':
         (te ??= []).push(v);
+        break;
+      case 'content-type':
+        if (ctx.contentType === '') ctx.contentType = v;
         break;
       case 'x-request-id':
         if (rid === '' && REQUEST_ID.test(v)) rid = v;

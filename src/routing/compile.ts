@@ -70,7 +70,7 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
   for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
   const filterEnv: FilterEnv = { store: env.store, services: env.services };
   responseBuffers.limit = config.limits.responseBufferTotalBytes;
-  const actionEnv = { ...env, responseBufferBytes: config.limits.responseBufferBytes };
+  const actionEnv = { ...env, requestBufferBytes: config.limits.requestBufferBytes, responseBufferBytes: config.limits.responseBufferBytes };
 
   const routes = config.routes.map((r) => {
     const kind: RouteSpec['kind'] = r.pubsub ? 'pubsub' : r.respond ? 'reply' : r.websocket ? 'websocket' : 'proxy';
@@ -101,13 +101,12 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
       http1ChunkedBodies: l.http1ChunkedBodies,
       trustedProxies: blockList(config.rateLimit.trustedProxies),
       requestBodyMinRate: l.requestBodyMinRate,
-      requestBufferBytes: l.requestBufferBytes,
     },
     pools: used,
   };
 }
 
-function compileAction(r: ResolvedRoute, kind: RouteSpec['kind'], cluster: Cluster | null, filters: readonly Filter[], env: CompileEnv & { responseBufferBytes: number }): RouteAction {
+function compileAction(r: ResolvedRoute, kind: RouteSpec['kind'], cluster: Cluster | null, filters: readonly Filter[], env: CompileEnv & { requestBufferBytes: number; responseBufferBytes: number }): RouteAction {
   if (kind === 'pubsub') {
     const hub = env.hub;
     if (hub === null) throw new Error(`route ${r.name}: pubsub routes need the worker's hub`);
@@ -126,6 +125,7 @@ function compileAction(r: ResolvedRoute, kind: RouteSpec['kind'], cluster: Clust
     timeoutMs: r.timeoutMs ?? 0,
     retry: r.retry ?? null,
     onUpstreamRequest: upstream.length === 0 ? null : upstream,
+    requestBufferBytes: env.requestBufferBytes,
     responseBufferBytes: env.responseBufferBytes,
   };
   if (kind === 'proxy') return { kind, proxy };

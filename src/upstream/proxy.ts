@@ -11,8 +11,9 @@
 // breaker in every worker see it.
 import type { ResolvedRetry } from '../config/load.js';
 import type { RequestContext, ResponseSink, SinkListener } from '../pipeline/context.js';
-import { upstreamErrorCode, type ErrorCode } from '../pipeline/errors.js';
-import { GrpcStatus, formatGrpcTimeout, isGrpc, parseGrpcTimeout } from '../pipeline/grpc.js';
+import { ClientAbortedError, upstreamErrorCode, type ErrorCode } from '../pipeline/errors.js';
+import { GrpcStatus, formatGrpcTimeout, grpcStatusIn, parseGrpcTimeout } from '../pipeline/grpc.js';
+import { IDEMPOTENT, UPSTREAM_FAULTS, retryWanted } from './retry-policy.js';
 import type { Filter } from '../pipeline/filter.js';
 import { admit, recordOutcome, releaseTrial, upstreamFilters, type Admitted } from './admission.js';
 import { scanResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -27,6 +28,8 @@ export interface ProxyRoute {
   readonly retry: ResolvedRetry | null;
   /** The route's onUpstreamRequest filters (null: none). */
   readonly onUpstreamRequest: readonly Filter[] | null;
+  /** A request body with a Content-Length up to this is read whole before the upstream is called (limits.requestBufferBytes). */
+  readonly requestBufferBytes: number;
   /** Response bytes held for a slow client before the upstream is paused (limits.responseBufferBytes). */
   readonly responseBufferBytes: number;
 }
@@ -50,44 +53,11 @@ class TimeoutError extends Error {
 /** A try's own time to headers ran out (the route's total time did not). */
 class TryTimeoutError extends TimeoutError {}
 
-/**
- * Retry conditions. Errors: connect-failure (refused, unreachable, connect
- * timeout), reset (closed before headers), timeout (per-try or headers
- * timeout). Responses: gateway-error = 502/503/504, and it also covers the
- * three errors above (each would reach the client as a 502 or 504); 5xx =
- * any 5xx, and the errors too.
- */
-function retryWanted(p: ResolvedRetry, status: number, code: ErrorCode | null, err: Error | null): boolean {
-  const on = p.on;
-  const broad = on.includes('5xx') || on.includes('gateway-error');
-  if (code === null) {
-    return on.includes('5xx') || (on.includes('gateway-error') && (status === 502 || status === 503 || status === 504)) || p.statuses.includes(status);
-  }
-  const connect = code === 'WICKET_ERR_UPSTREAM_CONNECT' || (err as { code?: string } | null)?.code === 'UND_ERR_CONNECT_TIMEOUT';
-  if (connect) return broad || on.includes('connect-failure');
-  if (code === 'WICKET_ERR_UPSTREAM_RESET') return broad || on.includes('reset');
-  if (code === 'WICKET_ERR_UPSTREAM_TIMEOUT') return broad || on.includes('timeout');
-  return false;
-}
-
-class ClientAbortError extends Error {
-  readonly code = 'WICKET_ERR_CLIENT_ABORTED';
-}
-
 /** A try given up for a retry (its late events are ignored). */
 class RetryAbort extends Error {
   readonly code = 'WICKET_ERR_RETRY';
 }
 
-/** Errors that say something about the upstream (outlier detection, breaker). */
-const UPSTREAM_FAULTS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'WICKET_ERR_UPSTREAM_CONNECT',
-  'WICKET_ERR_UPSTREAM_RESET',
-  'WICKET_ERR_UPSTREAM_TIMEOUT',
-  'WICKET_ERR_UPSTREAM_PROTOCOL',
-]);
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** One try against one target: forwards the client's callbacks to its call. */
 class Attempt implements UpstreamHandler {
@@ -165,7 +135,7 @@ export class ProxyCall implements SinkListener {
     this.#sink.setListener(this);
     const ctx = this.#ctx;
     let limit = route.timeoutMs;
-    if (isGrpc(ctx)) {
+    if (ctx.grpc) {
       // The client's deadline, else the route's; counted from the request's arrival.
       this.#grpc = true;
       this.#grpcDeadline = parseGrpcTimeout(ctx.header('grpc-timeout'));
@@ -227,7 +197,7 @@ export class ProxyCall implements SinkListener {
 
   onConnect(a: Attempt): void {
     if (a !== this.#current) return a.abort!(new RetryAbort('superseded'));
-    if (this.#sink.aborted || this.#finished) a.abort!(new ClientAbortError('client aborted'));
+    if (this.#sink.aborted || this.#finished) a.abort!(new ClientAbortedError('client aborted'));
   }
 
   onHeaders(a: Attempt, status: number, raw: (Buffer | string)[], resume: () => void): boolean {
@@ -330,7 +300,7 @@ export class ProxyCall implements SinkListener {
     const sink = this.#sink;
     const ctx = this.#ctx;
     // The client went away (its sink, or its body reader saw it first): no verdict on the upstream.
-    if (err instanceof ClientAbortError || sink.aborted || (err as { code?: string }).code === 'WICKET_ERR_CLIENT_ABORTED') {
+    if (sink.aborted || (err as { code?: string }).code === 'WICKET_ERR_CLIENT_ABORTED') {
       if (!a.recorded) releaseTrial(this.#route!.cluster, a.admitted);
       this.#finished = true;
       ctx.body?.destroy();
@@ -457,7 +427,7 @@ export class ProxyCall implements SinkListener {
       return this.#finish();
     }
     const a = this.#current;
-    if (a !== null && a.abort !== null) a.abort(new ClientAbortError('client aborted'));
+    if (a !== null && a.abort !== null) a.abort(new ClientAbortedError('client aborted'));
     this.#ctx.body?.destroy();
     if (a === null && !this.#finished) {
       // Between tries (backoff): nothing upstream to wait for.
@@ -503,15 +473,6 @@ export class ProxyCall implements SinkListener {
     this.#sink.setListener(null);
     this.#done(this.#ctx);
   }
-}
-
-/** grpc-status in a flat header or trailer list. */
-function grpcStatusIn(flat: readonly (Buffer | string)[]): string | undefined {
-  for (let i = 0; i < flat.length; i += 2) {
-    const k = flat[i]!;
-    if (k.length === 11 && String(k).toLowerCase() === 'grpc-status') return String(flat[i + 1]);
-  }
-  return undefined;
 }
 
 function onTimeout(call: ProxyCall): void {

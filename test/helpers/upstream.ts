@@ -42,7 +42,9 @@ export async function startUpstream(handler?: http.RequestListener): Promise<Ups
 
 /** A request as the recording upstream saw it. */
 export interface Seen {
+  method: string;
   url: string;
+  headers: http.IncomingHttpHeaders;
   rawHeaders: string[];
   body: Buffer;
   /** The whole body arrived. */
@@ -52,7 +54,7 @@ export interface Seen {
 /** An upstream that records every request (into `got`) and answers {url, bytes}. */
 export function startRecordingUpstream(got: Seen[]): Promise<Upstream> {
   return startUpstream((req, res) => {
-    const rec: Seen = { url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), complete: false };
+    const rec: Seen = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), complete: false };
     got.push(rec);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));

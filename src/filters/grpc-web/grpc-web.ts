@@ -21,7 +21,7 @@ export interface GrpcWebMode {
 
 /** The gRPC-Web mode of a request's content-type, or null when it is not gRPC-Web. */
 export function grpcWebMode(contentType: string | undefined): GrpcWebMode | null {
-  if (contentType === undefined) return null;
+  if (contentType === undefined || contentType === '') return null;
   const ct = contentType.split(';')[0]!.trim().toLowerCase();
   if (!ct.startsWith('application/grpc-web')) return null;
   const text = ct.startsWith('application/grpc-web-text');

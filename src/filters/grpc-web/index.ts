@@ -18,13 +18,14 @@ export const grpcWebFilter: FilterModule = {
     return {
       name: 'grpc-web',
       wrapSink(ctx, sink) {
-        const mode = grpcWebMode(ctx.header('content-type'));
+        const mode = grpcWebMode(ctx.contentType);
         if (mode === null) return sink;
         ctx.set(MODE, mode);
         // Errors are answered as gRPC-Web trailers; upstream, it is gRPC.
-        ctx.grpcReply = true;
+        ctx.grpc = true;
         const h = ctx.headers;
         for (let i = 0; i < h.length; i += 2) if (h[i] === 'content-type') h[i + 1] = mode.upstreamType;
+        ctx.contentType = mode.upstreamType;
         return new GrpcWebSink(sink, mode);
       },
       onRequest(ctx) {

@@ -6,7 +6,8 @@
 import { Readable } from 'node:stream';
 import { BodyTooLargeError } from '../uws/body.js';
 import { GrpcMessageLimit, MessageTooLargeError } from '../../pipeline/grpc.js';
-import { ClientAbortedError, type RateWatched } from '../../pipeline/body-rate.js';
+import type { RateWatched } from '../../pipeline/body-rate.js';
+import { ClientAbortedError } from '../../pipeline/errors.js';
 
 export class StreamBody extends Readable implements RateWatched {
   readonly #src: Readable;

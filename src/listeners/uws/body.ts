@@ -4,7 +4,8 @@
 // response that was not paused drops the connection in uWS v20.30).
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import { ClientAbortedError, type RateWatched } from '../../pipeline/body-rate.js';
+import type { RateWatched } from '../../pipeline/body-rate.js';
+import { ClientAbortedError } from '../../pipeline/errors.js';
 
 export class BodyTooLargeError extends Error {
   readonly code = 'WICKET_ERR_BODY_TOO_LARGE';

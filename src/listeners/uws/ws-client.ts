@@ -12,16 +12,22 @@ export interface WsRef {
 export class UwsClient implements WsClient {
   readonly #ws: WebSocket<WsRef>;
   #r = 1;
+  // The message being sent, for the corked send (bound once: no closure per message).
+  #data: Uint8Array | null = null;
+  #binary = false;
+  readonly #corkedSend = (): void => {
+    this.#r = this.#ws.send(this.#data!, this.#binary, true);
+  };
 
   constructor(ws: WebSocket<WsRef>) {
     this.#ws = ws;
   }
 
   send(data: Uint8Array, binary: boolean): number {
-    const ws = this.#ws;
-    ws.cork(() => {
-      this.#r = ws.send(data, binary, true);
-    });
+    this.#data = data;
+    this.#binary = binary;
+    this.#ws.cork(this.#corkedSend);
+    this.#data = null;
     return this.#r;
   }
 

@@ -1,6 +1,7 @@
 // Config loading: parse (YAML/JSON) -> schema -> semantic checks -> env overrides -> defaults.
 // Every stage reports all it finds; nothing is resolved unless the whole lot is clean.
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { checkSchema } from './check-schema.js';
 import { readEnvOverrides } from './env.js';
 import { ConfigInvalidError, formatPath, type ConfigError, type Issue } from './errors.js';
@@ -54,7 +55,7 @@ export function parseConfig(text: string, file: string, env: Env = {}): Resolved
   // A semantic finding about a node the schema already rejected would only repeat it.
   const node = (i: Issue) => `${formatPath(i.at)}${i.atKey ? ' (key)' : ''}`;
   const rejected = new Set(schemaIssues.map(node));
-  const semanticIssues = checkSemantics(parsed.data).filter((i) => !rejected.has(node(i)));
+  const semanticIssues = checkSemantics(parsed.data, dirname(file)).filter((i) => !rejected.has(node(i)));
   // In file order: easier to fix top to bottom (sort is stable for equal lines).
   const fileErrors = toErrors([...schemaIssues, ...semanticIssues], parsed.lineOf).sort(
     (x, y) => (x.line ?? Infinity) - (y.line ?? Infinity),

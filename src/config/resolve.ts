@@ -2,7 +2,7 @@
 // instances, no RegExp) so it can be posted to workers with structured clone.
 import { availableParallelism } from 'node:os';
 import type { EnvOverrides } from './env.js';
-import { FILTER_SCHEMAS } from '../filters/schemas.js';
+import { FILTER_SCHEMAS, FILTER_SECTION_SCHEMAS } from '../filters/schemas.js';
 import { parseTargetUrl } from './semantic.js';
 import {
   DEFAULTS,
@@ -203,6 +203,8 @@ export interface ResolvedConfig {
   pubsub: ResolvedPubSub;
   upstreams: Record<string, ResolvedUpstream>;
   routes: ResolvedRoute[];
+  /** Filters' shared sections as written (FILTER_SECTION_SCHEMAS), by key. */
+  sections: Record<string, unknown>;
   source: { file: string; loadedAt: string };
 }
 
@@ -399,6 +401,7 @@ export function resolveConfig(cfg: Config, file: string, env: EnvOverrides): Res
     // fromEntries defines own properties, so a name like "__proto__" stays an ordinary key.
     upstreams: Object.fromEntries(Object.entries(cfg.upstreams ?? {}).map(([n, u]) => [n, resolveUpstream(n, u)])),
     routes: cfg.routes.map((r, i) => resolveRoute(r, i, maxBodyBytes)),
+    sections: Object.fromEntries(FILTER_SECTION_SCHEMAS.filter((f) => (cfg as Record<string, unknown>)[f.key] !== undefined).map((f) => [f.key, structuredClone((cfg as Record<string, unknown>)[f.key])])),
     source: { file, loadedAt: new Date().toISOString() },
   };
 }

@@ -6,7 +6,7 @@ import { Ms, strict } from './schema-parts.js';
 export const RateLimitAlgorithms = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const;
 const KeyPart = Type.String({
   pattern: "^(ip|route|consumer|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+)$",
-  description: 'ip (client address, IPv6 grouped by prefix), route, consumer (rateLimit.consumerHeader until auth exists) or header:NAME',
+  description: 'ip (client address, IPv6 grouped by prefix), route, consumer (the verified identity on routes with auth; elsewhere the rateLimit.consumerHeader header) or header:NAME',
 });
 
 export const Limit = Type.Object(

@@ -1,7 +1,7 @@
 // The one config schema: TypeBox gives both the TypeScript types and the
 // JSON Schema that Ajv validates against and that ships as config/schema.json.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { FILTER_SCHEMAS } from '../filters/schemas.js';
+import { FILTER_SCHEMAS, FILTER_SECTION_SCHEMAS } from '../filters/schemas.js';
 
 import { Host, Ms, Port, strict } from './schema-parts.js';
 import { GlobalRateLimit, RouteRateLimit, type RateLimitAlgorithms } from './schema-rate-limit.js';
@@ -389,6 +389,8 @@ export const ConfigSchema = Type.Object(
     state: Type.Optional(State),
     rateLimit: Type.Optional(GlobalRateLimit),
     pubsub: Type.Optional(PubSub),
+    // Filters' shared sections (src/filters/schemas.ts).
+    ...Object.fromEntries(FILTER_SECTION_SCHEMAS.map((f) => [f.key, Type.Optional(f.schema)])),
     // additionalProperties: a Record with a key pattern otherwise lets non-matching names through unchecked.
     upstreams: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), Upstream, { additionalProperties: false }),

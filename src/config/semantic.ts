@@ -6,6 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { isIP } from 'node:net';
 import { DEFAULTS } from './schema.js';
 import { compilePath } from '../routing/path-pattern.js';
+import { FILTER_CHECKS } from '../filters/schemas.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -15,7 +16,7 @@ const PARAM = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export function checkSemantics(root: unknown): Issue[] {
+export function checkSemantics(root: unknown, configDir = '.'): Issue[] {
   if (!isObj(root)) return [];
   const issues: Issue[] = [];
   const upstreams = isObj(root.upstreams) ? root.upstreams : {};
@@ -38,6 +39,7 @@ export function checkSemantics(root: unknown): Issue[] {
       if (isObj(route) && isObj(route.rateLimit)) checkRateLimit(route.rateLimit, ['routes', i, 'rateLimit'], isObj(rl.redis), issues);
     });
   }
+  for (const check of FILTER_CHECKS) issues.push(...check(root, configDir));
   return issues;
 }
 

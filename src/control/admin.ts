@@ -4,6 +4,7 @@
 import http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { validTopic } from '../features/pubsub/topics.js';
+import type { AuthAdminAnswer, AuthAdminCall } from '../supervisor/auth-control.js';
 
 /** One worker as the admin API shows it. */
 export interface WorkerInfo {
@@ -43,7 +44,13 @@ export interface AdminTarget {
   pubsubLimit(): number;
   /** Broker, pubsub routes and each worker's subscriber counts. */
   pubsub(): Promise<unknown>;
+  /** An auth method's admin endpoint (/auth/<method>/...); null: no such endpoint. */
+  auth(call: AuthAdminCall): Promise<AuthAdminAnswer | null>;
 }
+
+const AUTH_PATH = /^\/auth\/([A-Za-z]+)(\/.*)?$/;
+/** Largest JSON body an auth admin call takes. */
+const AUTH_BODY_LIMIT = 64 * 1024;
 
 const TARGET_ACTION = /^\/upstreams\/([A-Za-z0-9_.-]+)\/targets\/(\d{1,5})\/(enable|disable)$/;
 
@@ -166,6 +173,28 @@ export class AdminServer {
       }
       if (url.pathname === '/state' && req.method === 'GET') {
         return json(200, { counters: target.stateCounters() });
+      }
+      const authCall = AUTH_PATH.exec(url.pathname);
+      if (authCall !== null) {
+        readBody(req, AUTH_BODY_LIMIT).then(
+          (raw) => {
+            if (raw === null) return json(413, { error: { code: 'WICKET_ERR_BODY_TOO_LARGE', message: `admin body over ${AUTH_BODY_LIMIT} bytes` } });
+            let body: unknown;
+            if (raw.length > 0) {
+              try {
+                body = JSON.parse(raw.toString('utf8'));
+              } catch {
+                return json(400, { error: { code: 'WICKET_ERR_BAD_REQUEST', message: 'the body is not JSON' } });
+              }
+            }
+            target.auth({ method: authCall[1]!, verb: req.method ?? 'GET', path: authCall[2] ?? '', query: url.query, body }).then(
+              (a) => (a === null ? json(404, { error: { code: 'WICKET_ERR_ROUTE_NOT_FOUND', message: 'no such admin endpoint' } }) : json(a.status, a.body)),
+              () => json(500, { error: { code: 'WICKET_ERR_INTERNAL', message: 'auth admin call failed' } }),
+            );
+          },
+          () => res.destroy(),
+        );
+        return;
       }
       const action = TARGET_ACTION.exec(url.pathname);
       if (action !== null) {

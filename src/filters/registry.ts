@@ -2,6 +2,7 @@
 // folder under src/filters/ plus one line here (and, for a new route config
 // key, one line in schemas.ts, which the config schema is assembled from).
 import type { FilterModule } from '../pipeline/filter.js';
+import { authFilter } from './auth/index.js';
 import { corsFilter } from './cors/index.js';
 import { grpcWebFilter } from './grpc-web/index.js';
 import { headersFilter } from './headers/index.js';
@@ -10,6 +11,7 @@ import { rateLimitFilter } from './rate-limit/index.js';
 export const FILTERS: readonly FilterModule[] = [
   corsFilter, // 100: preflights answered before anything else looks at them
   grpcWebFilter, // 200
-  rateLimitFilter, // 300
+  authFilter, // 250: who the caller is, and what it may do
+  rateLimitFilter, // 300: after auth, so `consumer` keys are the verified identity
   headersFilter, // 900: header rules see the request as it goes upstream
 ].sort((a, b) => a.order - b.order);

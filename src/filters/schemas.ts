@@ -3,10 +3,20 @@
 // and resolve copies these keys through as they are. Kept apart from the
 // registry so the config code never loads filter code.
 import type { TSchema } from '@sinclair/typebox';
+import type { Issue } from '../config/errors.js';
+import { checkAuth } from './auth/check.js';
+import { AuthRouteSchema, AuthSectionSchema } from './auth/schema.js';
 import { CorsSchema } from './cors/schema.js';
 import { HeaderRulesSchema } from './headers/schema.js';
 
 export const FILTER_SCHEMAS: readonly { readonly key: string; readonly schema: TSchema }[] = [
+  { key: 'auth', schema: AuthRouteSchema },
   { key: 'cors', schema: CorsSchema },
   { key: 'headers', schema: HeaderRulesSchema },
 ];
+
+/** Top-level config sections owned by filters (settings their routes share). */
+export const FILTER_SECTION_SCHEMAS: readonly { readonly key: string; readonly schema: TSchema }[] = [{ key: 'auth', schema: AuthSectionSchema }];
+
+/** Filters' config checks the schema cannot express (run at load with the other semantic checks). */
+export const FILTER_CHECKS: readonly ((root: Record<string, unknown>, configDir: string) => Issue[])[] = [checkAuth];

@@ -23,7 +23,9 @@ export type ToWorker =
   /** SIGUSR1: reopen the access-log file (log rotation). */
   | { t: 'reopen' }
   | { t: 'publish'; items: PublishItems }
-  | { t: 'pubsub-stats'; id: number };
+  | { t: 'pubsub-stats'; id: number }
+  /** An auth method's supervisor side to its worker side (key sets, key tables, revocations). */
+  | { t: 'auth'; method: string; data: unknown };
 
 export type FromWorker =
   | { t: 'hello' }
@@ -33,4 +35,6 @@ export type FromWorker =
   | { t: 'fatal'; error: string }
   /** Client publishes of a pubsub route without a broker: the supervisor relays them to every worker. */
   | { t: 'publish'; items: PublishItems }
-  | { t: 'pubsub-stats'; id: number; stats: HubStats; memory: WorkerMemory };
+  | { t: 'pubsub-stats'; id: number; stats: HubStats; memory: WorkerMemory }
+  /** An auth method's worker side to its supervisor side (a key set refetch, ...). */
+  | { t: 'auth'; method: string; data: unknown };

@@ -15,5 +15,7 @@ export function logAccess(log: Logger, ctx: RequestContext): void {
     attempts: ctx.attempts > 1 ? ctx.attempts : undefined,
     error: ctx.errorCode || undefined,
     client: ctx.remoteAddress,
+    // Who, never the credential (the path is logged without its query, where tokens may be).
+    consumer: ctx.identity?.consumer,
   });
 }

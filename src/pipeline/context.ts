@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Routable } from '../routing/router.js';
 import type { ErrorCode } from './errors.js';
 import type { RateWatched } from './body-rate.js';
+import type { Identity } from './identity.js';
 
 /** What a listener is and can do; one constant object per listener. */
 export interface ListenerInfo {
@@ -73,6 +74,8 @@ export class RequestContext implements Routable {
    * deadline and grpc-status decide the exchange (ProxyCall).
    */
   grpc = false;
+  /** Who the caller is, once the auth filter verified it (null: no auth on the route, or not yet). */
+  identity: Identity | null = null;
   /** Headers the gateway adds to whatever response goes out (rate-limit state, ...). */
   extraHeaders: string[] | null = null;
   /** The route's onDone filters (set when routed). */

@@ -66,6 +66,7 @@ export const ERRORS = {
   // --- the gateway itself ---------------------------------------------------------------------
   WICKET_ERR_NO_TARGET: { status: 503, grpc: G.UNAVAILABLE, source: 'internal', message: 'no upstream target available' },
   WICKET_ERR_RATE_LIMIT_UNAVAILABLE: { status: 503, grpc: G.UNAVAILABLE, source: 'internal', message: 'rate limit state unavailable' },
+  WICKET_ERR_AUTH_UNAVAILABLE: { status: 503, grpc: G.UNAVAILABLE, source: 'internal', message: 'credentials could not be checked now' },
   WICKET_ERR_PUBSUB_UNAVAILABLE: { status: 503, grpc: G.UNAVAILABLE, source: 'internal', message: 'the pub/sub broker is unavailable' },
   WICKET_ERR_INTERNAL: { status: 500, grpc: G.INTERNAL, source: 'internal', message: 'internal error' },
   // --- state tiers (thrown to callers; reach clients only as the codes above) ------------------

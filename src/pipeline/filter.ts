@@ -43,6 +43,8 @@ export interface FilterEnv {
   readonly store: StateStore;
   /** Worker-wide services by name (e.g. the rate limit's Redis tier); typed by the filter that uses one. */
   readonly services: ReadonlyMap<string, unknown>;
+  /** The client's address: the peer, or what trusted proxies (rateLimit.trustedProxies) say. */
+  clientIp(ctx: RequestContext): string;
 }
 
 /** A route as compile() sees it: its name, its target kind, and its config (the filter reads its own key). */

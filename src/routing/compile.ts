@@ -12,7 +12,7 @@ import { responseBuffers, type ProxyRoute } from '../upstream/proxy.js';
 import type { StateStore } from '../state/store.js';
 import { RouteConnections } from '../features/websocket/connections.js';
 import type { PubSubHub } from '../features/pubsub/hub.js';
-import { blockList } from '../features/rate-limit/client-ip.js';
+import { blockList, requestClientAddress } from '../features/rate-limit/client-ip.js';
 import type { Filter, FilterEnv, RouteSpec } from '../pipeline/filter.js';
 import { FILTERS } from '../filters/registry.js';
 import type { CompiledRoute, RouteAction, RouteTable } from './route.js';
@@ -68,7 +68,8 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
   }
   const used = new Set<UpstreamDispatcher>();
   for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
-  const filterEnv: FilterEnv = { store: env.store, services: env.services };
+  const trusted = blockList(config.rateLimit.trustedProxies);
+  const filterEnv: FilterEnv = { store: env.store, services: env.services, clientIp: (ctx) => requestClientAddress(ctx, trusted) };
   responseBuffers.limit = config.limits.responseBufferTotalBytes;
   const actionEnv = { ...env, requestBufferBytes: config.limits.requestBufferBytes, responseBufferBytes: config.limits.responseBufferBytes };
 
@@ -99,7 +100,7 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
       maxUrlLength: l.maxUrlLength,
       encodedSlashes: l.encodedSlashes,
       http1ChunkedBodies: l.http1ChunkedBodies,
-      trustedProxies: blockList(config.rateLimit.trustedProxies),
+      trustedProxies: trusted,
       requestBodyMinRate: l.requestBodyMinRate,
     },
     pools: used,

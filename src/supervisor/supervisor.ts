@@ -23,6 +23,8 @@ import { reclaimWorkerConnections } from '../features/websocket/connections.js';
 import { RedisTier } from '../features/rate-limit/redis-tier.js';
 import type { Registry } from 'prom-client';
 import { PubSubRelay, type PublishResult } from './pubsub-relay.js';
+import { SupervisorAuth, type AuthAdminAnswer, type AuthAdminCall } from './auth-control.js';
+import { dirname } from 'node:path';
 
 /** Per-worker columns in the segment: room for a full rolling restart of the largest pool. */
 const WORKER_SLOTS = 2 * 256 + 8;
@@ -65,13 +67,15 @@ export class Supervisor {
   readonly #columns = new Set<number>();
   /** Fan-out: to the broker, or to the workers over IPC. */
   readonly #pubsub: PubSubRelay;
+  /** Auth methods' gateway-wide state (made with the shared state: its metrics go to the same registry). */
+  #auth: SupervisorAuth | null = null;
 
   constructor(file: string, config: ResolvedConfig, log: Logger) {
     this.#file = file;
     this.#config = config;
     this.#log = log;
     // Workers that can hear IPC: said hello, still connected (retiring ones included: they close their subscribers themselves).
-    this.#pubsub = new PubSubRelay(log, () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && this.#listening.has(w) && w.isConnected()));
+    this.#pubsub = new PubSubRelay(log, () => this.#liveWorkers());
   }
 
   /** POST /publish: through the broker, or relayed to every worker. */
@@ -209,6 +213,10 @@ export class Supervisor {
     this.#health = new HealthChecker(this.#store, this.#log);
     this.#health.update(this.#config);
     this.#metrics = stateMetrics(this.#store, () => this.#config);
+    this.#auth = new SupervisorAuth({ log: this.#log, registry: this.#metrics }, (method, data) => {
+      for (const w of this.#liveWorkers()) this.#send(w, { t: 'auth', method, data });
+    });
+    this.#auth.configure(this.#config.sections.auth as Record<string, unknown> | undefined, dirname(this.#config.source.file));
     this.#redisTier(); // connects now, so the admin API's first read finds it ready
     // A full keyed table is answered per key without state: say so in the log too.
     let full = 0;
@@ -277,6 +285,10 @@ export class Supervisor {
     return this.#slots.map((s) => ({ slot: s.id, pid: s.worker?.process.pid, ready: s.ready }));
   }
 
+  auth(call: AuthAdminCall): Promise<AuthAdminAnswer | null> {
+    return this.#auth?.admin(call) ?? Promise.resolve(null);
+  }
+
   adminToken(): string | undefined {
     return this.#config.admin.token;
   }
@@ -323,7 +335,11 @@ export class Supervisor {
       if (m.t !== 'hello') return;
       this.#listening.add(w);
       if (this.#stopping || this.#retiring.has(w)) this.#send(w, { t: 'drain', timeoutMs: this.#config.supervisor.drainTimeoutMs });
-      else this.#send(w, { t: 'config', version: this.#version, config: this.#config });
+      else {
+        // Key sets and key tables first: the worker's first request may need them.
+        for (const [method, data] of this.#auth?.snapshot() ?? []) this.#send(w, { t: 'auth', method, data });
+        this.#send(w, { t: 'config', version: this.#version, config: this.#config });
+      }
     });
     w.on('message', (m: FromWorker) => this.#onMessage(slot, w, m));
     w.on('exit', (code, signal) => {
@@ -341,6 +357,11 @@ export class Supervisor {
         resolve(ok);
       });
     });
+  }
+
+  /** Workers that said hello (a later one gets current state with its config) and are still connected. */
+  #liveWorkers(): Worker[] {
+    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && this.#listening.has(w) && w.isConnected());
   }
 
   #send(w: Worker, m: ToWorker): void {
@@ -369,6 +390,9 @@ export class Supervisor {
         break;
       case 'pubsub-stats':
         this.#pubsub.statsReply(w, m.id, m.stats, m.memory);
+        break;
+      case 'auth':
+        this.#auth?.fromWorker(m.method, m.data, (data) => this.#send(w, { t: 'auth', method: m.method, data }));
         break;
     }
   }
@@ -416,6 +440,7 @@ export class Supervisor {
     this.#health?.update(next);
     this.#redisTier();
     this.#pubsub.configure(next.pubsub);
+    this.#auth?.configure(next.sections.auth as Record<string, unknown> | undefined, dirname(next.source.file));
     if (!isDeepStrictEqual(prev.state, next.state)) {
       this.#log.warn('state (shared-memory segment) changes take effect at the next start of the gateway');
       next.state = prev.state;
@@ -517,6 +542,7 @@ export class Supervisor {
     if (this.#watch !== null) clearInterval(this.#watch);
     await this.#redis?.tier.close();
     await this.#pubsub.close();
+    this.#auth?.close();
     await this.#admin?.close();
     if (this.#segment !== null) {
       try {

@@ -24,6 +24,9 @@ import { flushPendingCounts } from '../features/rate-limit/feature.js';
 import { isDeepStrictEqual } from 'node:util';
 import { WorkerPubSub } from './pubsub.js';
 import { startIdleGc } from './idle-gc.js';
+import { WorkerAuthServices } from '../filters/auth/services.js';
+import { AUTH_SERVICES } from '../filters/auth/index.js';
+import { dirname } from 'node:path';
 
 const send = (m: FromWorker): void => {
   if (process.connected) process.send!(m);
@@ -46,7 +49,10 @@ export function runWorker(): void {
   let starting = false;
   let pendingConfig: Extract<ToWorker, { t: 'config' }> | null = null;
   let pendingDrain: number | null = null;
+  // Made before the first config: the supervisor sends key sets and key tables ahead of it.
+  const auth = new WorkerAuthServices((method, data) => send({ t: 'auth', method, data }));
   process.on('message', (m: ToWorker) => {
+    if (m.t === 'auth') return auth.received(m.method, m.data);
     // Fan-out traffic: a worker still starting has no subscriber yet.
     if (m.t === 'publish') return running?.pubsub.relayed(m.items);
     if (m.t === 'reopen') return running?.reopen();
@@ -69,7 +75,7 @@ export function runWorker(): void {
       return;
     }
     starting = true;
-    start(m.config, m.version).then(
+    start(m.config, m.version, auth).then(
       (r) => {
         running = r;
         if (pendingConfig !== null) r.apply(pendingConfig.config, pendingConfig.version);
@@ -84,7 +90,7 @@ export function runWorker(): void {
   send({ t: 'hello' });
 }
 
-async function start(config: ResolvedConfig, version: number): Promise<Running> {
+async function start(config: ResolvedConfig, version: number, auth: WorkerAuthServices): Promise<Running> {
   const log = createLogger(config.log.level, 'worker');
   const accessLog = config.log.access ? createAccessLogger(config.log.accessFile) : null;
   const access: Logger | null = accessLog?.log ?? null;
@@ -104,8 +110,11 @@ async function start(config: ResolvedConfig, version: number): Promise<Running> 
   const pubsub = new WorkerPubSub((topic, data, binary) => listener!.publish(topic, data, binary), log, send);
   // A filter or action that threw: logged with its request, the worker goes on.
   setErrorReporter((err, where, ctx) => log.error({ err, where, reqId: ctx?.requestId, route: ctx?.route || undefined }, 'request path error'));
-  const compile = (c: ResolvedConfig, v: number, tier: RedisTier | null): RouteTable =>
-    buildRouteTable(c, v, { pools, store, workerSlot: stateSlot, hub: pubsub.hub, services: new Map([[RATE_LIMIT_ENV, rateLimitEnv(c, store, tier)]]) });
+  const compile = (c: ResolvedConfig, v: number, tier: RedisTier | null): RouteTable => {
+    auth.configure(c.sections.auth as Parameters<WorkerAuthServices['configure']>[0], dirname(c.source.file));
+    const services = new Map<string, unknown>([[RATE_LIMIT_ENV, rateLimitEnv(c, store, tier)], [AUTH_SERVICES, auth]]);
+    return buildRouteTable(c, v, { pools, store, workerSlot: stateSlot, hub: pubsub.hub, services });
+  };
   let table: RouteTable = compile(config, version, redis);
   let inflight = 0;
   let served = 0;

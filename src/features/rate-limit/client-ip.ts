@@ -4,6 +4,7 @@
 // prefix (a /64 is one subscriber), so rotating addresses inside it does not
 // escape a limit.
 import { BlockList, isIP } from 'node:net';
+import type { RequestContext } from '../../pipeline/context.js';
 
 export function blockList(entries: readonly string[]): BlockList | null {
   if (entries.length === 0) return null;
@@ -78,6 +79,25 @@ export function clientAddress(peer: string, trusted: BlockList | null, xff: stri
     if (!contains(trusted, hop)) return hop;
   }
   return addr;
+}
+
+/** The client of a request: its peer, or what trusted proxies before it say (see clientAddress). */
+export function requestClientAddress(ctx: RequestContext, trusted: BlockList | null): string {
+  if (trusted === null) return plainAddress(ctx.remoteAddress);
+  return clientAddress(ctx.remoteAddress, trusted, fieldLines(ctx, 'x-forwarded-for'), fieldLines(ctx, 'forwarded'));
+}
+
+/**
+ * Every line of a list-valued header, joined in order (RFC 9110 §5.3). A
+ * proxy may add its own X-Forwarded-For line instead of appending to the
+ * client's (HAProxy's `option forwardfor` does): reading only the first line
+ * would take the client's own, spoofable, value as its address.
+ */
+function fieldLines(ctx: RequestContext, name: string): string | undefined {
+  const h = ctx.headers;
+  let out: string | undefined;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1] : `${out}, ${h[i + 1]}`;
+  return out;
 }
 
 /** The address as a key: IPv6 masked to `prefix` bits ("2001:db8:1:2::/64"). */

@@ -9,7 +9,7 @@ import type { ResolvedConfig, ResolvedLimit, ResolvedRouteRateLimit } from '../.
 import type { RequestContext } from '../../pipeline/context.js';
 import type { StateStore } from '../../state/store.js';
 import { localAlgorithm, maxCost, refund, take, ttlSeconds, type Decision, type LimitSpec, type Verdict } from './algorithms.js';
-import { blockList, clientAddress, contains, groupAddress, plainAddress } from './client-ip.js';
+import { blockList, contains, groupAddress, requestClientAddress } from './client-ip.js';
 import { policyValue, rateLimitHeaders, type HeaderMode } from './headers.js';
 
 /** The Redis tier as this feature sees it (src/features/rate-limit/redis-tier.ts). */
@@ -243,17 +243,19 @@ export class RouteRateLimit {
     }
   }
 
+  /** The verified identity on routes with auth (it runs first); else the consumer header, trusted as before auth existed. */
+  #consumer(ctx: RequestContext): string {
+    return ctx.identity?.consumer ?? ctx.header(this.#env.consumerHeader) ?? '';
+  }
+
   #clientIp(ctx: RequestContext): string {
-    const env = this.#env;
-    if (env.trusted === null) return plainAddress(ctx.remoteAddress);
-    return clientAddress(ctx.remoteAddress, env.trusted, fieldLines(ctx, 'x-forwarded-for'), fieldLines(ctx, 'forwarded'));
+    return requestClientAddress(ctx, this.#env.trusted);
   }
 
   #exempt(l: CompiledLimit, ctx: RequestContext, ip: string): boolean {
     if (l.exemptIps !== null && contains(l.exemptIps, ip)) return true;
     if (l.exemptConsumers.size > 0) {
-      const c = ctx.header(this.#env.consumerHeader);
-      if (c !== undefined && l.exemptConsumers.has(c)) return true;
+      if (l.exemptConsumers.has(this.#consumer(ctx))) return true;
     }
     for (const [name, value] of l.exemptHeaders) if (ctx.header(name) === value) return true;
     return false;
@@ -267,7 +269,7 @@ export class RouteRateLimit {
       const v =
         p === 'ip' ? groupAddress(ip, this.#env.ipv6Prefix)
         : p === 'route' ? this.#route
-        : p === 'consumer' ? (ctx.header(this.#env.consumerHeader) ?? '')
+        : p === 'consumer' ? this.#consumer(ctx)
         : (ctx.header(p.slice(7)) ?? '');
       key = i === 0 ? v : key + SEP + v;
     }
@@ -280,19 +282,6 @@ export class RouteRateLimit {
     const n = raw === undefined ? NaN : Number(raw);
     return Number.isInteger(n) && n >= 1 && n <= 1_000_000 ? n : 1;
   }
-}
-
-/**
- * Every line of a list-valued header, joined in order (RFC 9110 §5.3). A
- * proxy may add its own X-Forwarded-For line instead of appending to the
- * client's (HAProxy's `option forwardfor` does): reading only the first line
- * would take the client's own, spoofable, value as its address.
- */
-function fieldLines(ctx: RequestContext, name: string): string | undefined {
-  const h = ctx.headers;
-  let out: string | undefined;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1] : `${out}, ${h[i + 1]}`;
-  return out;
 }
 
 /** Limits with counts not yet in the shared cells (a worker flushes them as it exits). */

@@ -4,7 +4,7 @@ import { RequestContext } from '../../pipeline/context.js';
 import type { Filter, LocalReply, RouteSpec } from '../../pipeline/filter.js';
 import { corsFilter } from './index.js';
 
-const env = { store: null as never, services: new Map() };
+const env = { store: null as never, services: new Map(), clientIp: (c: { remoteAddress: string }) => c.remoteAddress };
 const spec = (config: Record<string, unknown>): RouteSpec => ({ name: 'r', kind: 'proxy', upstreamProtocol: 'http1', config });
 
 function ctx(method: string, headers: string[]): RequestContext {

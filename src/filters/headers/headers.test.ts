@@ -15,7 +15,7 @@ test('header rules: rename, remove, set, add, with request fields', () => {
         response: { set: { 'x-served-by': 'wicket' }, remove: ['server'] },
       },
     }),
-    { store: null as never, services: new Map() },
+    { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress },
   ) as Filter;
   const ctx = new RequestContext(0);
   ctx.remoteAddress = '10.0.0.1';

@@ -80,6 +80,14 @@ routes:
     match: { path: "/limited/*" }
     upstream: h1
     rateLimit: { limits: [ { name: cell, algorithm: gcra, limit: 2, windowMs: 60000, key: [ "header:x-cell" ] } ] }
+  - name: ip-denied
+    match: { path: "/ipdeny/*" }
+    upstream: h1
+    ipAccess: { deny: [ "127.0.0.0/8", "::1" ] }
+  - name: ip-allowed
+    match: { path: "/ipallow/*" }
+    upstream: h1
+    ipAccess: { allow: [ "127.0.0.0/8", "::1" ], deny: [ "10.0.0.0/8" ] }
 ${withCors ? `  - name: cors
     match: { path: "/cors/*" }
     upstream: h1
@@ -360,6 +368,20 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
       }
       assert.deepEqual(statuses, [200, 200, 429], show(last!));
       assert.equal(errorCode(last!), 'WICKET_ERR_RATE_LIMITED');
+    });
+  }
+
+  // --- ipAccess --------------------------------------------------------------
+
+  for (const l of LISTENERS) {
+    cell('ipAccess', l, async () => {
+      const seen = h1.seen.length;
+      gwError(await send(gw, l, { path: `/ipdeny/${l}` }), 403, 'WICKET_ERR_IP_FORBIDDEN', 'a denied client');
+      assert.equal(h1.seen.length, seen, 'a denied request never reaches the upstream');
+      // A spoofed X-Forwarded-For from an untrusted peer changes nothing.
+      const r = await send(gw, l, { path: `/ipallow/${l}`, headers: [['x-forwarded-for', '10.9.9.9']] });
+      ok(r, 'an allowed client');
+      assert.equal(JSON.parse(r.body.toString()).url, `/ipallow/${l}`);
     });
   }
 

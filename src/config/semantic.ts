@@ -3,10 +3,10 @@
 // hence every access is guarded.
 import type { Issue } from './errors.js';
 import { accessSync, constants } from 'node:fs';
-import { isIP } from 'node:net';
 import { DEFAULTS } from './schema.js';
 import { compilePath } from '../routing/path-pattern.js';
 import { FILTER_CHECKS } from '../filters/schemas.js';
+import { cidrError } from '../features/rate-limit/client-ip.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -155,15 +155,6 @@ function checkCapacity(root: Obj, upstreams: Obj, issues: Issue[]): void {
   }
   const n = Object.keys(upstreams).length;
   if (n > maxUpstreams) issues.push({ at: ['upstreams'], message: `${n} upstreams, more than state.upstreams (${maxUpstreams})` });
-}
-
-/** An address or CIDR range (IPv4 or IPv6), as node:net's BlockList takes it. */
-export function cidrError(s: string): string | undefined {
-  const [addr, bits, extra] = s.split('/');
-  const family = isIP(addr ?? '');
-  if (family === 0 || extra !== undefined) return `"${s}" is not an IP address or CIDR range`;
-  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return `"${s}" has a bad prefix length`;
-  return undefined;
 }
 
 /** Entries one sliding-log key may hold in Redis (about 10 bytes each). */

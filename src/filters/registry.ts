@@ -6,9 +6,11 @@ import { authFilter } from './auth/index.js';
 import { corsFilter } from './cors/index.js';
 import { grpcWebFilter } from './grpc-web/index.js';
 import { headersFilter } from './headers/index.js';
+import { ipAccessFilter } from './ip-access/index.js';
 import { rateLimitFilter } from './rate-limit/index.js';
 
 export const FILTERS: readonly FilterModule[] = [
+  ipAccessFilter, // 50: a denied client gets nothing else
   corsFilter, // 100: preflights answered before anything else looks at them
   grpcWebFilter, // 200
   authFilter, // 250: who the caller is, and what it may do

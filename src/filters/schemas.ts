@@ -8,15 +8,18 @@ import { checkAuth } from './auth/check.js';
 import { AuthRouteSchema, AuthSectionSchema } from './auth/schema.js';
 import { CorsSchema } from './cors/schema.js';
 import { HeaderRulesSchema } from './headers/schema.js';
+import { IpAccessSchema } from './ip-access/schema.js';
+import { checkIpAccess } from './ip-access/check.js';
 
 export const FILTER_SCHEMAS: readonly { readonly key: string; readonly schema: TSchema }[] = [
   { key: 'auth', schema: AuthRouteSchema },
   { key: 'cors', schema: CorsSchema },
   { key: 'headers', schema: HeaderRulesSchema },
+  { key: 'ipAccess', schema: IpAccessSchema },
 ];
 
 /** Top-level config sections owned by filters (settings their routes share). */
 export const FILTER_SECTION_SCHEMAS: readonly { readonly key: string; readonly schema: TSchema }[] = [{ key: 'auth', schema: AuthSectionSchema }];
 
 /** Filters' config checks the schema cannot express (run at load with the other semantic checks). */
-export const FILTER_CHECKS: readonly ((root: Record<string, unknown>, configDir: string) => Issue[])[] = [checkAuth];
+export const FILTER_CHECKS: readonly ((root: Record<string, unknown>, configDir: string) => Issue[])[] = [checkAuth, checkIpAccess];

@@ -48,6 +48,7 @@ export const ERRORS = {
   WICKET_ERR_HEADERS_TOO_LARGE: { status: 431, grpc: G.INTERNAL, source: 'downstream', message: 'request header fields too large', close: true },
   WICKET_ERR_UNAUTHENTICATED: { status: 401, grpc: G.UNAUTHENTICATED, source: 'downstream', message: 'authentication required' },
   WICKET_ERR_PERMISSION_DENIED: { status: 403, grpc: G.PERMISSION_DENIED, source: 'downstream', message: 'not allowed' },
+  WICKET_ERR_IP_FORBIDDEN: { status: 403, grpc: G.PERMISSION_DENIED, source: 'downstream', message: 'client address not allowed on this route' },
   WICKET_ERR_CORS_REJECTED: { status: 403, grpc: G.PERMISSION_DENIED, source: 'downstream', message: 'cross-origin request not allowed for this origin' },
   WICKET_ERR_UPGRADE_REQUIRED: { status: 426, grpc: G.UNIMPLEMENTED, source: 'downstream', message: 'this route serves WebSocket subscribers only' },
   WICKET_ERR_UPGRADE_UNSUPPORTED: { status: 501, grpc: G.UNIMPLEMENTED, source: 'downstream', message: 'WebSocket upgrades are served on the HTTP/1.1 listener (listen.http) only' },

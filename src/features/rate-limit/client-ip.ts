@@ -6,6 +6,15 @@
 import { BlockList, isIP } from 'node:net';
 import type { RequestContext } from '../../pipeline/context.js';
 
+/** An address or CIDR range (IPv4 or IPv6), as node:net's BlockList takes it. */
+export function cidrError(s: string): string | undefined {
+  const [addr, bits, extra] = s.split('/');
+  const family = isIP(addr ?? '');
+  if (family === 0 || extra !== undefined) return `"${s}" is not an IP address or CIDR range`;
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return `"${s}" has a bad prefix length`;
+  return undefined;
+}
+
 export function blockList(entries: readonly string[]): BlockList | null {
   if (entries.length === 0) return null;
   const list = new BlockList();

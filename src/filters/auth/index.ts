@@ -5,12 +5,12 @@
 // downgraded to anonymous. Known but not allowed: 403. A method that could
 // not decide (key set or introspection endpoint away, hashing pool full): 503.
 import type { RequestContext } from '../../pipeline/context.js';
-import type { Decision, FilterModule } from '../../pipeline/filter.js';
+import type { Decision, Filter, FilterModule } from '../../pipeline/filter.js';
 import { ANONYMOUS, type Identity } from '../../pipeline/identity.js';
 import { AuthFailure, type AuthResult, type Authenticator, type AuthServices } from './authenticator.js';
 import { compileRequirement, claimAt, type Check } from './authorize.js';
 import { METHODS } from './methods.js';
-import type { AuthRouteConfig } from './schema.js';
+import type { AuthRouteConfig, AuthSectionConfig } from './schema.js';
 
 /** FilterEnv.services key of the worker's auth services (auth/services.ts). */
 export const AUTH_SERVICES = 'auth';
@@ -120,6 +120,44 @@ function identityHeader(source: string): (id: Identity) => string | undefined {
   };
 }
 
+/** The route's auth over its authenticators (the module below builds those from METHODS). */
+export function compileAuth(cfg: AuthRouteConfig, methods: readonly Authenticator[], route: string, roles: AuthSectionConfig['roles'], clientIp: (ctx: RequestContext) => string): Filter {
+  const at = (where: string, build: () => Check): Check => {
+    try {
+      return build();
+    } catch (err) {
+      throw new Error(`auth.${where}: ${(err as Error).message}`);
+    }
+  };
+  const c: CompiledAuth = {
+    methods,
+    all: cfg.mode === 'all',
+    anonymous: cfg.anonymous ?? false,
+    require: cfg.require === undefined ? null : at('require', () => compileRequirement(cfg.require!, route, roles)),
+    methodRequire: new Map(Object.entries(cfg.methodRequire ?? {}).map(([m, r]) => [m, at(`methodRequire.${m}`, () => compileRequirement(r, route, roles))])),
+    clientIp,
+  };
+  const headers = Object.entries(cfg.upstreamHeaders ?? {}).map(([name, source]) => [name, identityHeader(source)] as const);
+  const names = new Set(headers.map(([n]) => n));
+  return {
+    name: 'auth',
+    onRequest(ctx) {
+      return step(c, ctx, 0, null, []);
+    },
+    onUpstreamRequest:
+      headers.length === 0 ? undefined : (ctx, out) => {
+        // The client's own copies never reach the upstream: only the gateway's.
+        for (let i = out.length - 2; i >= 0; i -= 2) if (names.has(out[i]!)) out.splice(i, 2);
+        const id = ctx.identity;
+        if (id === null) return;
+        for (const [name, read] of headers) {
+          const v = read(id);
+          if (v !== undefined) out.push(name, v);
+        }
+      },
+  };
+}
+
 export const authFilter: FilterModule = {
   key: 'auth',
   order: 250,
@@ -138,40 +176,6 @@ export const authFilter: FilterModule = {
         throw new Error(`auth.methods[${n}].${key}: ${(err as Error).message}`);
       }
     });
-    const roles = services.section?.roles;
-    const at = (where: string, build: () => Check): Check => {
-      try {
-        return build();
-      } catch (err) {
-        throw new Error(`auth.${where}: ${(err as Error).message}`);
-      }
-    };
-    const c: CompiledAuth = {
-      methods,
-      all: cfg.mode === 'all',
-      anonymous: cfg.anonymous ?? false,
-      require: cfg.require === undefined ? null : at('require', () => compileRequirement(cfg.require!, route.name, roles)),
-      methodRequire: new Map(Object.entries(cfg.methodRequire ?? {}).map(([m, r]) => [m, at(`methodRequire.${m}`, () => compileRequirement(r, route.name, roles))])),
-      clientIp: env.clientIp,
-    };
-    const headers = Object.entries(cfg.upstreamHeaders ?? {}).map(([name, source]) => [name, identityHeader(source)] as const);
-    const names = new Set(headers.map(([n]) => n));
-    return {
-      name: 'auth',
-      onRequest(ctx) {
-        return step(c, ctx, 0, null, []);
-      },
-      onUpstreamRequest:
-        headers.length === 0 ? undefined : (ctx, out) => {
-          // The client's own copies never reach the upstream: only the gateway's.
-          for (let i = out.length - 2; i >= 0; i -= 2) if (names.has(out[i]!)) out.splice(i, 2);
-          const id = ctx.identity;
-          if (id === null) return;
-          for (const [name, read] of headers) {
-            const v = read(id);
-            if (v !== undefined) out.push(name, v);
-          }
-        },
-    };
+    return compileAuth(cfg, methods, route.name, services.section?.roles, env.clientIp);
   },
 };

@@ -1,0 +1,143 @@
+// Token introspection (RFC 7662) for one worker: the endpoints of the
+// top-level auth.introspection section, each with its cache of active tokens
+// (by SHA-256 of the token, until exp and at most cacheMaxSeconds) and its
+// in-flight calls (one call per token however many requests carry it).
+import { createHash } from 'node:crypto';
+import { request } from 'undici';
+import type { Identity } from '../../../pipeline/identity.js';
+import { AuthFailure, type AuthResult } from '../authenticator.js';
+import { claimAt } from '../authorize.js';
+import type { IntrospectionEndpointConfig, IntrospectionSectionConfig } from './schema.js';
+
+/** Largest introspection answer read (RFC 7662 answers are small JSON). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+function fingerprint(cfg: IntrospectionEndpointConfig, secret: string): string {
+  return createHash('sha256').update(JSON.stringify(cfg)).update('\0').update(secret).digest('base64url');
+}
+
+interface Cached {
+  readonly identity: Identity;
+  /** Trusted from the cache until then (min of exp and cacheMaxSeconds). */
+  readonly freshUntil: number;
+  /** The token's own end (fail-open serves a stale entry up to here, never past). */
+  readonly exp: number;
+}
+
+export class IntrospectionEndpoint {
+  readonly #cfg: IntrospectionEndpointConfig;
+  readonly #authorization: string;
+  readonly #cache = new Map<string, Cached>();
+  readonly #inflight = new Map<string, Promise<AuthResult>>();
+  readonly #maxMs: number;
+  readonly #entries: number;
+  /** Settings and secret, hashed: a reload with the same keeps this endpoint and its cache. */
+  readonly #fingerprint: string;
+  /** Calls made to the endpoint. */
+  calls = 0;
+
+  constructor(cfg: IntrospectionEndpointConfig, secret: string) {
+    this.#cfg = cfg;
+    this.#fingerprint = fingerprint(cfg, secret);
+    // RFC 7662 §2.1 with RFC 6749 §2.3.1 client authentication: id and secret form-encoded, then Basic.
+    const enc = (s: string): string => encodeURIComponent(s).replace(/%20/g, '+');
+    this.#authorization = `Basic ${Buffer.from(`${enc(cfg.clientId)}:${enc(secret)}`).toString('base64')}`;
+    this.#maxMs = (cfg.cacheMaxSeconds ?? 300) * 1000;
+    this.#entries = cfg.cacheEntries ?? 10_000;
+  }
+
+  sameAs(cfg: IntrospectionEndpointConfig, secret: string): boolean {
+    return this.#fingerprint === fingerprint(cfg, secret);
+  }
+
+  /** Synchronous on a cache hit. */
+  check(token: string): AuthResult | Promise<AuthResult> {
+    const key = createHash('sha256').update(token).digest('base64url');
+    const now = Date.now();
+    const hit = this.#cache.get(key);
+    if (hit !== undefined) {
+      if (now < hit.freshUntil) return hit.identity;
+      if (now >= hit.exp) this.#cache.delete(key);
+    }
+    let p = this.#inflight.get(key);
+    if (p === undefined) {
+      p = this.#call(token, key).finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, p);
+    }
+    return p;
+  }
+
+  async #call(token: string, key: string): Promise<AuthResult> {
+    let answer: Record<string, unknown>;
+    try {
+      this.calls++;
+      answer = await this.#post(token);
+    } catch {
+      // Unreachable, slow or answering nonsense: not the client's fault.
+      const stale = this.#cache.get(key);
+      if (this.#cfg.failOpen === true && stale !== undefined && Date.now() < stale.exp) return stale.identity;
+      return new AuthFailure('unavailable', 'the token could not be checked now');
+    }
+    if (answer.active !== true) {
+      this.#cache.delete(key);
+      return new AuthFailure('invalid', 'the token is not active');
+    }
+    const now = Date.now();
+    const exp = typeof answer.exp === 'number' ? answer.exp * 1000 : Infinity;
+    if (exp <= now) return new AuthFailure('invalid', 'the token has expired');
+    const identity = this.#identity(answer);
+    if (this.#cache.size >= this.#entries) this.#cache.delete(this.#cache.keys().next().value!); // oldest first
+    this.#cache.set(key, { identity, freshUntil: Math.min(exp, now + this.#maxMs), exp });
+    return identity;
+  }
+
+  async #post(token: string): Promise<Record<string, unknown>> {
+    const timeout = this.#cfg.timeoutMs ?? 2000;
+    const res = await request(this.#cfg.url, {
+      method: 'POST',
+      headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      signal: AbortSignal.timeout(timeout),
+    });
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > MAX_ANSWER_BYTES) throw new Error('introspection answer too large');
+      chunks.push(c);
+    }
+    if (res.statusCode !== 200) throw new Error(`introspection endpoint answered ${res.statusCode}`);
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('introspection answer is not a JSON object');
+    return v as Record<string, unknown>;
+  }
+
+  #identity(a: Record<string, unknown>): Identity {
+    const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+    const consumer = (this.#cfg.consumerClaim !== undefined ? str(claimAt(a, this.#cfg.consumerClaim)) : undefined) ?? str(a.sub) ?? str(a.username) ?? str(a.client_id) ?? 'unknown';
+    const roles = claimAt(a, this.#cfg.rolesClaim ?? 'roles');
+    return {
+      method: 'introspection',
+      consumer,
+      claims: a,
+      scopes: typeof a.scope === 'string' ? a.scope.split(' ').filter((s) => s !== '') : [],
+      roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
+    };
+  }
+}
+
+export class IntrospectionService {
+  readonly endpoints = new Map<string, IntrospectionEndpoint>();
+
+  constructor(section: IntrospectionSectionConfig, previous: IntrospectionService | undefined, env: NodeJS.ProcessEnv = process.env) {
+    for (const [name, cfg] of Object.entries(section.endpoints)) {
+      const secret = env[cfg.clientSecretEnv];
+      if (secret === undefined || secret === '') throw new Error(`auth.introspection.endpoints.${name}.clientSecretEnv: ${cfg.clientSecretEnv} is not set`);
+      // Same settings: keep the endpoint and its cache across a reload.
+      const old = previous?.endpoints.get(name);
+      this.endpoints.set(name, old !== undefined && old.sameAs(cfg, secret) ? old : new IntrospectionEndpoint(cfg, secret));
+    }
+  }
+}

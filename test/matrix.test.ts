@@ -46,12 +46,21 @@ const EchoClient = grpc.makeGenericClientConstructor(GRPC_SERVICE, 'Echo');
 
 const CORS = '{ allowOrigins: ["https://app.example"], allowMethods: [GET, POST, PUT], allowHeaders: [content-type, x-token], exposeHeaders: [x-upstream], allowCredentials: true, maxAgeSeconds: 600 }';
 
+/** The introspection endpoint the auth cells use (set in before()). */
+let idpUrl = '';
+const MATRIX_TOKEN = 'matrix-token-3f9a';
+const IDP_SECRET = 'matrix-idp-secret-81c2';
+
 function routes(h1: number, h2: number, grpcPort: number, wsPort: number, withCors: boolean): string {
   return `upstreams:
   h1: { targets: [ { url: "http://127.0.0.1:${h1}" } ] }
   h2: { protocol: h2, targets: [ { url: "http://127.0.0.1:${h2}" } ] }
   grpc: { protocol: h2, targets: [ { url: "http://127.0.0.1:${grpcPort}" } ] }
   ws: { targets: [ { url: "http://127.0.0.1:${wsPort}" } ] }
+auth:
+  introspection:
+    endpoints:
+      idp: { url: "${idpUrl}", clientId: matrix, clientSecretEnv: WICKET_MATRIX_IDP_SECRET }
 routes:
   - name: reply
     match: { path: /reply }
@@ -80,6 +89,10 @@ routes:
     match: { path: "/limited/*" }
     upstream: h1
     rateLimit: { limits: [ { name: cell, algorithm: gcra, limit: 2, windowMs: 60000, key: [ "header:x-cell" ] } ] }
+  - name: authed
+    match: { path: "/authed/*" }
+    upstream: h1
+    auth: { methods: [ { introspection: { endpoint: idp } } ], upstreamHeaders: { x-consumer: consumer } }
   - name: ip-denied
     match: { path: "/ipdeny/*" }
     upstream: h1
@@ -133,6 +146,7 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
   let wss: WebSocketServer;
   let tlsFiles: { cert: string; key: string };
   let pidsBefore: number[] = [];
+  let closeIdp: () => Promise<void> = async () => {};
   /** Why the config with the cors route was refused (the cors cells then fail with it); null when accepted. */
   let corsRefused: string | null = null;
   const run = Date.now().toString(36);
@@ -174,8 +188,19 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
     wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
     await new Promise<void>((r) => wsHttp.listen(0, '127.0.0.1', r));
 
+    const idp = await startUpstream((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const active = new URLSearchParams(body).get('token') === MATRIX_TOKEN && req.headers.authorization === `Basic ${Buffer.from(`matrix:${IDP_SECRET}`).toString('base64')}`;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(active ? { active: true, sub: 'matrix-user' } : { active: false }));
+      });
+    });
+    idpUrl = `${idp.url}/introspect`;
+    closeIdp = () => idp.close();
     const ports = [h1.port, (h2.address() as AddressInfo).port, grpcPort, (wsHttp.address() as AddressInfo).port] as const;
-    const opts = { workers: 2, h2c: true, https: tlsFiles, adminToken: TOKEN };
+    const opts = { workers: 2, h2c: true, https: tlsFiles, adminToken: TOKEN, env: { WICKET_MATRIX_IDP_SECRET: IDP_SECRET } };
     try {
       gw = await startGateway(routes(...ports, true), opts);
     } catch (e) {
@@ -190,6 +215,7 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
   after(async () => {
     await gw?.stop();
     await h1?.close();
+    await closeIdp();
     h2?.close();
     grpcServer?.forceShutdown();
     for (const c of wss?.clients ?? []) c.terminate();
@@ -368,6 +394,22 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
       }
       assert.deepEqual(statuses, [200, 200, 429], show(last!));
       assert.equal(errorCode(last!), 'WICKET_ERR_RATE_LIMITED');
+    });
+  }
+
+  // --- auth (the introspection method: its endpoint is a loopback server) ---
+
+  for (const l of LISTENERS) {
+    cell('auth', l, async () => {
+      const seen = h1.seen.length;
+      const none = await send(gw, l, { path: `/authed/none-${l}` });
+      gwError(none, 401, 'WICKET_ERR_UNAUTHENTICATED', 'no credential');
+      assert.equal(none.headers['www-authenticate'], 'Bearer realm="authed"');
+      gwError(await send(gw, l, { path: `/authed/bad-${l}`, headers: [['authorization', 'Bearer nope']] }), 401, 'WICKET_ERR_UNAUTHENTICATED', 'a bad token');
+      assert.equal(h1.seen.length, seen, 'refused requests never reach the upstream');
+      const r = await send(gw, l, { path: `/authed/ok-${l}`, headers: [['authorization', `Bearer ${MATRIX_TOKEN}`], ['x-consumer', 'spoof']] });
+      ok(r, 'a good token');
+      assert.equal(JSON.parse(r.body.toString()).headers['x-consumer'], 'matrix-user');
     });
   }
 

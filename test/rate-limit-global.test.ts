@@ -184,13 +184,17 @@ routes:
   const circuitOpened = (): number => [a, b].reduce((n, gw) => n + gw.output.filter((l) => l.includes('redis circuit opened')).length, 0);
 
   /** A burst from both gateways inside one aligned window: how many reached the upstream. */
+  // A burst that spilled into the next window (a busy machine) counts against two windows: it proves
+  // nothing either way, so it is tried again in a fresh window (at most 3 times).
   async function alignedBurst(perGateway: number): Promise<{ admitted: number; a: Reply[]; b: Reply[] }> {
-    const id = await nextWindow();
-    const before = hits.api;
-    const [ra, rb] = await Promise.all([burst(a, '/api/x', perGateway, 32), burst(b, '/api/x', perGateway, 32)]);
-    const admitted = hits.api - before;
-    assert.equal(Math.floor(Date.now() / W), id, 'the burst fit in one window (else the count spans two)');
-    return { admitted, a: ra, b: rb };
+    for (let attempt = 1; ; attempt++) {
+      const id = await nextWindow();
+      const before = hits.api;
+      const [ra, rb] = await Promise.all([burst(a, '/api/x', perGateway, 32), burst(b, '/api/x', perGateway, 32)]);
+      const admitted = hits.api - before;
+      if (Math.floor(Date.now() / W) === id) return { admitted, a: ra, b: rb };
+      assert.ok(attempt < 3, 'three bursts in a row did not fit in one window (else the count spans two)');
+    }
   }
 
   test('(a) exactly the limit, together, in one window; 429s carry Retry-After and RateLimit fields', async () => {

@@ -3,6 +3,7 @@
 // of / all of, anonymous fallback, the 401 and its challenges).
 import type { RequestContext } from '../../pipeline/context.js';
 import type { Identity } from '../../pipeline/identity.js';
+import type { LocalReply } from '../../pipeline/filter.js';
 import type { AuthSectionConfig } from './schema.js';
 
 /** A credential was there and is not good (or could not be checked). */
@@ -26,6 +27,10 @@ export interface Authenticator {
   challenge(failure: AuthFailure | null): string | null;
   /** Takes the credential off the request before it goes upstream (a token in the query, a key header). */
   strip?(ctx: RequestContext): void;
+  /** The method's own endpoints (a login callback, a logout): a reply, or undefined for other requests. */
+  intercept?(ctx: RequestContext): LocalReply | Promise<LocalReply> | undefined;
+  /** What a request with no credential at all gets instead of 401 (a browser login redirect); undefined: the 401. */
+  onMissing?(ctx: RequestContext): LocalReply | Promise<LocalReply> | undefined;
 }
 
 /** Builds a method's authenticator from its route config; `services` are the worker's (auth/services.ts). */

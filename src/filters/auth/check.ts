@@ -6,6 +6,7 @@ import type { Issue } from '../../config/errors.js';
 import { compileCondition } from './authorize.js';
 import type { ConditionConfig } from './schema.js';
 import { introspectionCheck } from './introspection/check.js';
+import { oidcCheck } from './oidc/check.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -20,6 +21,7 @@ export interface MethodCheck {
 /** Method key -> its checks (one line per method that has any). */
 const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {
   introspection: introspectionCheck,
+  oidc: oidcCheck,
 };
 
 function checkRequirement(r: unknown, at: At, haveRoles: boolean, issues: Issue[]): void {

@@ -18,6 +18,8 @@ export const AUTH_SERVICES = 'auth';
 /** What the route's auth compiles to. */
 interface CompiledAuth {
   readonly methods: readonly Authenticator[];
+  /** The methods with endpoints of their own. */
+  readonly intercepting: readonly Authenticator[];
   readonly all: boolean;
   readonly anonymous: boolean;
   readonly require: Check | null;
@@ -100,10 +102,23 @@ function after(c: CompiledAuth, ctx: RequestContext, acc: Identity | null, used:
   return CONTINUE;
 }
 
-function finish(c: CompiledAuth, ctx: RequestContext, acc: Identity | null, used: Authenticator[]): Decision {
+function finish(c: CompiledAuth, ctx: RequestContext, acc: Identity | null, used: Authenticator[]): Decision | Promise<Decision> {
   if (c.all) return authorize(c, ctx, acc!, used); // every method passed (a miss answered already)
   if (c.anonymous) return authorize(c, ctx, ANONYMOUS, []);
+  for (const m of c.methods) {
+    const r = m.onMissing?.(ctx);
+    if (r !== undefined) return r;
+  }
   return unauthenticated(c, ctx, null, null);
+}
+
+/** A method's own endpoint answers first (an OIDC callback carries no credential yet). */
+function intercepted(c: CompiledAuth, ctx: RequestContext): Decision | Promise<Decision> | null {
+  for (const m of c.intercepting) {
+    const r = m.intercept!(ctx);
+    if (r !== undefined) return r;
+  }
+  return null;
 }
 
 /** Upstream headers from the identity: name -> how to read it. */
@@ -131,6 +146,7 @@ export function compileAuth(cfg: AuthRouteConfig, methods: readonly Authenticato
   };
   const c: CompiledAuth = {
     methods,
+    intercepting: methods.filter((m) => m.intercept !== undefined),
     all: cfg.mode === 'all',
     anonymous: cfg.anonymous ?? false,
     require: cfg.require === undefined ? null : at('require', () => compileRequirement(cfg.require!, route, roles)),
@@ -142,7 +158,7 @@ export function compileAuth(cfg: AuthRouteConfig, methods: readonly Authenticato
   return {
     name: 'auth',
     onRequest(ctx) {
-      return step(c, ctx, 0, null, []);
+      return (c.intercepting.length === 0 ? null : intercepted(c, ctx)) ?? step(c, ctx, 0, null, []);
     },
     onUpstreamRequest:
       headers.length === 0 ? undefined : (ctx, out) => {

@@ -5,16 +5,19 @@
 // below and one to methods.ts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { IntrospectionRouteSchema, IntrospectionSectionSchema } from './introspection/schema.js';
+import { OidcRouteSchema, OidcSectionSchema } from './oidc/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
 /** A method's config inside a route's auth.methods[] entry, by method key. */
 const METHOD_ROUTE_SCHEMAS: Record<string, TSchema> = {
   introspection: IntrospectionRouteSchema,
+  oidc: OidcRouteSchema,
 };
 /** A method's shared settings under the top-level auth section, by method key. */
 const METHOD_SECTION_SCHEMAS: Record<string, TSchema> = {
   introspection: IntrospectionSectionSchema,
+  oidc: OidcSectionSchema,
 };
 
 const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9a-z-]+$", description: 'A lower-case header name' });

@@ -3,7 +3,7 @@
 // (by SHA-256 of the token, until exp and at most cacheMaxSeconds) and its
 // in-flight calls (one call per token however many requests carry it).
 import { createHash } from 'node:crypto';
-import { request } from 'undici';
+import { callJson, clientSecretBasic } from '../http-json.js';
 import type { Identity } from '../../../pipeline/identity.js';
 import { AuthFailure, type AuthResult } from '../authenticator.js';
 import { claimAt } from '../authorize.js';
@@ -39,9 +39,7 @@ export class IntrospectionEndpoint {
   constructor(cfg: IntrospectionEndpointConfig, secret: string) {
     this.#cfg = cfg;
     this.#fingerprint = fingerprint(cfg, secret);
-    // RFC 7662 §2.1 with RFC 6749 §2.3.1 client authentication: id and secret form-encoded, then Basic.
-    const enc = (s: string): string => encodeURIComponent(s).replace(/%20/g, '+');
-    this.#authorization = `Basic ${Buffer.from(`${enc(cfg.clientId)}:${enc(secret)}`).toString('base64')}`;
+    this.#authorization = clientSecretBasic(cfg.clientId, secret); // RFC 7662 §2.1
     this.#maxMs = (cfg.cacheMaxSeconds ?? 300) * 1000;
     this.#entries = cfg.cacheEntries ?? 10_000;
   }
@@ -92,24 +90,12 @@ export class IntrospectionEndpoint {
   }
 
   async #post(token: string): Promise<Record<string, unknown>> {
-    const timeout = this.#cfg.timeoutMs ?? 2000;
-    const res = await request(this.#cfg.url, {
-      method: 'POST',
-      headers: { authorization: this.#authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({ token, token_type_hint: 'access_token' }).toString(),
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      signal: AbortSignal.timeout(timeout),
+    const v = await callJson(this.#cfg.url, {
+      timeoutMs: this.#cfg.timeoutMs ?? 2000,
+      maxBytes: MAX_ANSWER_BYTES,
+      authorization: this.#authorization,
+      form: new URLSearchParams({ token, token_type_hint: 'access_token' }),
     });
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const c of res.body as AsyncIterable<Buffer>) {
-      n += c.length;
-      if (n > MAX_ANSWER_BYTES) throw new Error('introspection answer too large');
-      chunks.push(c);
-    }
-    if (res.statusCode !== 200) throw new Error(`introspection endpoint answered ${res.statusCode}`);
-    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('introspection answer is not a JSON object');
     return v as Record<string, unknown>;
   }

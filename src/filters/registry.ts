@@ -6,10 +6,14 @@ import { corsFilter } from './cors/index.js';
 import { grpcWebFilter } from './grpc-web/index.js';
 import { headersFilter } from './headers/index.js';
 import { rateLimitFilter } from './rate-limit/index.js';
+import { securityHeadersFilter } from './security-headers/index.js';
+import { validateFilter } from './validate/index.js';
 
 export const FILTERS: readonly FilterModule[] = [
   corsFilter, // 100: preflights answered before anything else looks at them
   grpcWebFilter, // 200
   rateLimitFilter, // 300
+  validateFilter, // 400: after auth and rate limits (a refused request is not read), before header rules
   headersFilter, // 900: header rules see the request as it goes upstream
+  securityHeadersFilter, // 950: response phases run in reverse order, so `headers.response` rules still apply after it
 ].sort((a, b) => a.order - b.order);

@@ -123,7 +123,8 @@ export class Api {
     for (const [template, item] of Object.entries(doc.paths as Obj)) {
       const at = ['paths', template];
       if (!template.startsWith('/')) throw new ApiError(pointerOf(at), 'a path must start with "/"');
-      const entry = compilePath(c, template, c.deref(item, at), at, opts);
+      const loc = c.locate(item, at);
+      const entry = compilePath(c, template, loc.v, loc.at, opts);
       if (entry.names.length === 0) this.#exact.set(template, entry);
       else this.#templated.push(entry);
     }
@@ -180,21 +181,29 @@ class Compiler {
 
   /** Follows a local $ref (#/...) of a non-schema object (parameter, request body, response, path item). */
   deref(v: unknown, at: readonly (string | number)[]): unknown {
+    return this.locate(v, at).v;
+  }
+
+  /** deref, and where the object really is (refs to a schema go to its own place in the document). */
+  locate(v: unknown, at: readonly (string | number)[]): { v: unknown; at: (string | number)[] } {
     const seen = new Set<string>();
+    let where = [...at];
     while (isObj(v) && typeof v.$ref === 'string') {
       const ref = v.$ref;
       if (!ref.startsWith('#/')) throw new ApiError(pointerOf(at), `only $refs within the document (#/...) are supported, not ${JSON.stringify(ref)}`);
       if (seen.has(ref)) throw new ApiError(pointerOf(at), `$ref cycle at ${ref}`);
       seen.add(ref);
       let cur: unknown = this.doc;
+      where = [];
       for (const seg of ref.slice(2).split('/')) {
         const key = decodeURIComponent(seg).replace(/~1/g, '/').replace(/~0/g, '~');
+        where.push(key);
         cur = isObj(cur) ? cur[key] : Array.isArray(cur) ? cur[Number(key)] : undefined;
         if (cur === undefined) throw new ApiError(pointerOf(at), `$ref ${ref} does not resolve`);
       }
       v = cur;
     }
-    return v;
+    return { v, at: where };
   }
 
   /** A validator of the schema at `at`; Ajv resolves its $refs inside the document. */
@@ -269,8 +278,7 @@ function compileOperation(c: Compiler, label: string, op: Obj, shared: unknown[]
     if (list === undefined) return;
     if (!Array.isArray(list)) throw new ApiError(pointerOf(base), 'parameters must be an array');
     list.forEach((raw, i) => {
-      const pat = [...base, i];
-      const p = c.deref(raw, pat);
+      const { v: p, at: pat } = c.locate(raw, [...base, i]);
       if (!isObj(p) || typeof p.name !== 'string' || typeof p.in !== 'string' || !LOCATIONS.includes(p.in)) {
         throw new ApiError(pointerOf(pat), 'a parameter needs a name and an `in` of path, query, header or cookie');
       }
@@ -294,13 +302,13 @@ function compileOperation(c: Compiler, label: string, op: Obj, shared: unknown[]
     if (!pathNames.includes(x.p.name as string)) throw new ApiError(pointerOf(x.at), `path parameter ${x.p.name as string} is not in the path template`);
     if (x.p.required !== true) throw new ApiError(pointerOf(x.at), 'a path parameter must have required: true');
   }
-  const rb = op.requestBody === undefined ? undefined : c.deref(op.requestBody, [...opAt, 'requestBody']);
+  const rb = op.requestBody === undefined ? undefined : c.locate(op.requestBody, [...opAt, 'requestBody']);
   return {
     label,
     path: compileLocation(c, 'path', groups.path),
     query: compileLocation(c, 'query', groups.query),
     header: compileLocation(c, 'header', groups.header),
-    body: rb === undefined ? null : compileBody(c, rb, [...opAt, 'requestBody']),
+    body: rb === undefined ? null : compileBody(c, rb.v, rb.at),
     responses: opts.responses ? compileResponses(c, op.responses, [...opAt, 'responses']) : null,
   };
 }
@@ -357,8 +365,7 @@ function compileResponses(c: Compiler, responses: unknown, at: (string | number)
   const out = new Map<string, Media[]>();
   if (!isObj(responses)) return out;
   for (const [status, raw] of Object.entries(responses)) {
-    const rat = [...at, status];
-    const r = c.deref(raw, rat);
+    const { v: r, at: rat } = c.locate(raw, [...at, status]);
     if (!isObj(r) || r.content === undefined) continue;
     out.set(status.toUpperCase() === 'DEFAULT' ? 'default' : status.toUpperCase(), compileMedia(c, r.content, [...rat, 'content'], c.bodies));
   }

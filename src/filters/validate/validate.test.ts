@@ -129,10 +129,10 @@ test('validate: each kind of violation with its location and pointer', async () 
   assert.deepEqual(violations((await run(f, { method: 'POST', path: '/pets', headers: [['x-tenant', 'NOT OK']], contentType: 'application/json', body: json })).d), [{ in: 'header', pointer: 'X-Tenant' }]);
   const tenant: [string, string][] = [['x-tenant', 'acme']];
   assert.deepEqual(violations((await run(f, { method: 'POST', path: '/pets', headers: tenant })).d), [{ in: 'body', pointer: '' }], 'a required body is missing');
-  const nested = problemOf((await run(f, { method: 'POST', path: '/pets', headers: tenant, contentType: 'application/json', body: '{"pet":{"name":"","tag":5,"owner":{"email":"nope"}},"extra":1}' })).d, 400);
+  const nested = problemOf((await run(f, { method: 'POST', path: '/pets', headers: tenant, contentType: 'application/json', body: '{"pet":{"name":"","tag":5,"owner":{"email":"nope"},"extra":1}}' })).d, 400);
   assert.deepEqual(
     nested.errors!.map((e) => e.pointer).sort(),
-    ['/extra', '/pet/name', '/pet/owner/email', '/pet/tag'],
+    ['/pet/extra', '/pet/name', '/pet/owner/email', '/pet/tag'],
     JSON.stringify(nested.errors),
   );
   assert.deepEqual(violations((await run(f, { method: 'POST', path: '/pets', headers: tenant, contentType: 'application/json', body: '{"pet":{}}' })).d), [{ in: 'body', pointer: '/pet/name' }], 'a missing member points at the member');

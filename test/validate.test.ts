@@ -13,6 +13,7 @@ import { startGateway, workerPids, ROOT, type Gateway } from './helpers/gateway.
 import { startUpstream, type Seen, type Upstream } from './helpers/upstream.js';
 import { LISTENERS, selfSigned, send, show, type Reply } from './helpers/listeners.js';
 import { sleep } from './helpers/wait.js';
+import * as grpc from '@grpc/grpc-js';
 
 const FIXTURES = join(ROOT, 'test/fixtures');
 /** A pet the upstream answers for GET /pets/13 that does not match the document (id must be an integer, name is required). */
@@ -41,6 +42,10 @@ routes:
     match: { path: "/small/*" }
     upstream: api
     maxBodyBytes: 200
+    validate: { body: { type: object } }
+  - name: grpc-validated
+    match: { path: "/wicket.validate.Svc/*" }
+    upstream: api
     validate: { body: { type: object } }
   - name: passing
     match: { path: "/pass/*" }
@@ -207,6 +212,20 @@ describe('validate and securityHeaders filters through a gateway', { timeout: 12
     assert.equal(good.status, 200);
     await sleep(100);
     assert.equal(gw.output.filter((l) => l.includes('response does not match')).length, 1, 'a matching response is not logged');
+  });
+
+  test('a gRPC call on a validated route gets INVALID_ARGUMENT (h2c), not a JSON body', async () => {
+    const id = (b: Buffer): Buffer => b;
+    const def = { Call: { path: '/wicket.validate.Svc/Call', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } };
+    const Client = grpc.makeGenericClientConstructor(def, 'Svc');
+    const client = new Client(`127.0.0.1:${gw.h2cPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Call: (r: Buffer, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void };
+    try {
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => client.Call(Buffer.from('x'), new grpc.Metadata(), { deadline: Date.now() + 5000 }, resolve));
+      assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, `${err?.code} ${err?.details}`);
+    } finally {
+      client.close();
+    }
+    assert.deepEqual(seen('/wicket.validate.Svc/Call'), []);
   });
 
   test('no worker died', async () => {

@@ -40,7 +40,13 @@ function checkJson(ctx: RequestContext, label: string, body: BodyCheck, validate
     found.push({ in: 'body', pointer: '', message: 'is not valid JSON' });
     return verdict(ctx, label, found);
   }
-  if (!validate(data)) bodyViolations(validate.errors, found);
+  try {
+    if (!validate(data)) bodyViolations(validate.errors, found);
+  } catch (e) {
+    // A recursive schema walks as deep as the body nests: past the stack, the body is refused, not the filter.
+    if (!(e instanceof RangeError)) throw e;
+    found.push({ in: 'body', pointer: '', message: 'is nested too deeply to be checked' });
+  }
   return verdict(ctx, label, found);
 }
 

@@ -132,7 +132,12 @@ export class CheckedSink implements ResponseSink {
     } catch {
       found.push({ in: 'body', pointer: '', message: 'is not valid JSON' });
     }
-    if (found.length === 0 && !this.#validate(data)) bodyViolations(this.#validate.errors as never, found);
+    try {
+      if (found.length === 0 && !this.#validate(data)) bodyViolations(this.#validate.errors as never, found);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      found.push({ in: 'body', pointer: '', message: 'is nested too deeply to be checked' });
+    }
     if (found.length === 0) return;
     this.#counts.violations++;
     const ctx = this.#ctx;

@@ -184,6 +184,14 @@ test('validate: a plain JSON Schema body', async () => {
   assert.equal((await run(optional, { method: 'GET', path: '/x' })).d, undefined);
 });
 
+test('validate: a body nested deeper than a recursive schema can walk is a violation, not a crash', async () => {
+  const f = filter(load({ body: { $defs: { t: { type: 'array', items: { $ref: '#/$defs/t' } } }, $ref: '#/$defs/t' } }));
+  const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+  const p = problemOf((await run(f, { method: 'POST', path: '/x', contentType: 'application/json', body: deep })).d, 400);
+  assert.deepEqual(p.errors, [{ in: 'body', pointer: '', message: 'is nested too deeply to be checked' }]);
+  assert.equal((await run(f, { method: 'POST', path: '/x', contentType: 'application/json', body: '[[],[[]]]' })).d, undefined);
+});
+
 test('validate: a body over the route limit is the body reader\'s 413, not a violation', async () => {
   const f = filter(load({ body: { type: 'object' } }));
   const ctx = context({ method: 'POST', path: '/x', contentType: 'application/json' });

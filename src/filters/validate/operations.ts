@@ -6,7 +6,7 @@
 // only runs the compiled functions. Throws an ApiError naming the JSON
 // pointer into the document for what it cannot use.
 import type { ValidateFunction } from 'ajv';
-import { newAjv, type AnyAjv, type Dialect } from './ajv.js';
+import { newAjv, schemaError, type AnyAjv, type Dialect } from './ajv.js';
 import { convertOas30Document } from './oas30.js';
 
 type Obj = Record<string, unknown>;
@@ -172,7 +172,7 @@ class Compiler {
 
   constructor(
     readonly doc: Obj,
-    dialect: Dialect,
+    readonly dialect: Dialect,
   ) {
     this.params = newAjv(dialect, true);
     this.bodies = newAjv(dialect, false);
@@ -210,7 +210,7 @@ class Compiler {
   compile(ajv: AnyAjv, schema: Obj, at: readonly (string | number)[]): ValidateFunction {
     const ptr = pointerOf(at);
     this.checkRefs(schema, at);
-    const bad = ajv.validateSchema(schema) ? null : ajv.errorsText(ajv.errors, { dataVar: 'schema' });
+    const bad = schemaError(this.dialect, schema);
     if (bad !== null) throw new ApiError(ptr, `invalid schema: ${bad}`);
     try {
       return ajv.compile({ $ref: refTo(ptr) });
@@ -326,6 +326,8 @@ function compileLocation(c: Compiler, where: Location, list: { p: Obj; at: (stri
     if (isObj(p.schema)) {
       const { shape, properties: props } = c.shapeOf(p.schema, [...at, 'schema']);
       c.checkRefs(p.schema, [...at, 'schema']);
+      const bad = schemaError(c.dialect, p.schema);
+      if (bad !== null) throw new ApiError(pointerOf([...at, 'schema']), `invalid schema: ${bad}`);
       properties[name] = { $ref: refTo(pointerOf([...at, 'schema'])) };
       params.push({ name, in: where, shape, style, explode, properties: props });
     } else {
@@ -381,8 +383,9 @@ export function responseMedia(op: Operation, status: number): readonly Media[] |
 
 /** A route's plain body schema (validate.body) as a one-media body check. */
 export function compileBodySchema(schema: Obj, dialect: Dialect, required: boolean): BodyCheck {
+  const bad = schemaError(dialect, schema);
+  if (bad !== null) throw new ApiError('/body', `invalid schema: ${bad}`);
   const ajv = newAjv(dialect, false);
-  if (!ajv.validateSchema(schema)) throw new ApiError('/body', `invalid schema: ${ajv.errorsText(ajv.errors, { dataVar: 'schema' })}`);
   try {
     return { required, media: [{ range: 'application/json', validate: ajv.compile(schema) }], anyJson: true };
   } catch (e) {

@@ -3,15 +3,33 @@
 // 3.1), with ajv-formats and OpenAPI's own formats. Parameters come as
 // strings and are coerced to their schema's types; bodies are JSON and are
 // never coerced.
-import { Ajv, type Options } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import * as formatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, Options } from 'ajv';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
+import type { FormatsPlugin } from 'ajv-formats';
 
 export type Dialect = 'draft-07' | '2020-12';
 export type AnyAjv = Ajv | Ajv2020;
 
-// ajv-formats is CommonJS: its default export arrives as the module object under NodeNext.
-const addFormats = formatsModule.default as unknown as typeof formatsModule.default.default;
+interface AjvModules {
+  readonly Ajv: typeof Ajv;
+  readonly Ajv2020: typeof Ajv2020;
+  readonly addFormats: FormatsPlugin;
+}
+
+// Loaded on first use (Ajv is CommonJS, so synchronously): importing it costs
+// a worker about 100-300 ms at start, which a gateway with no validate route
+// should not pay.
+let modules: AjvModules | null = null;
+function ajvModules(): AjvModules {
+  if (modules !== null) return modules;
+  const require = createRequire(import.meta.url);
+  return (modules = {
+    Ajv: (require('ajv') as { Ajv: typeof Ajv }).Ajv,
+    Ajv2020: (require('ajv/dist/2020') as { Ajv2020: typeof Ajv2020 }).Ajv2020,
+    addFormats: (require('ajv-formats') as { default: FormatsPlugin }).default,
+  });
+}
 
 const INT32 = { type: 'number' as const, validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 };
 const INT64 = { type: 'number' as const, validate: (n: number) => Number.isInteger(n) };
@@ -25,8 +43,9 @@ const ANY_NUMBER = { type: 'number' as const, validate: () => true };
 export function newAjv(dialect: Dialect, coerce: boolean): AnyAjv {
   // strict: false: OpenAPI schemas carry keywords JSON Schema does not know (example, xml, discriminator, x-*).
   const opts: Options = { strict: false, allErrors: true, coerceTypes: coerce ? 'array' : false, validateFormats: true, validateSchema: false };
-  const ajv = dialect === '2020-12' ? new Ajv2020(opts) : new Ajv(opts);
-  addFormats(ajv);
+  const m = ajvModules();
+  const ajv = dialect === '2020-12' ? new m.Ajv2020(opts) : new m.Ajv(opts);
+  m.addFormats(ajv);
   ajv.addFormat('int32', INT32);
   ajv.addFormat('int64', INT64);
   ajv.addFormat('float', ANY_NUMBER);

@@ -1,5 +1,6 @@
 // Listener x route kind: every kind of route (static reply, HTTP/1.1 proxy,
-// HTTP/2 proxy, gRPC, gRPC-Web, WebSocket proxy, pub/sub, rate limit, CORS)
+// HTTP/2 proxy, gRPC, gRPC-Web, WebSocket proxy, pub/sub, rate limit, CORS,
+// request validation, security headers)
 // on every listener (uws = listen.http, h2c, tls-h2 and tls-h1 = listen.https
 // with ALPN h2 / http/1.1), through one gateway with 2 workers. Each cell is
 // one test; a cell that crashes a worker fails itself (and the last test).
@@ -8,7 +9,9 @@
 // error, never a crash: gRPC (not gRPC-Web) on HTTP/1.1 -> 505
 // WICKET_ERR_HTTP2_REQUIRED; an Upgrade on the TLS HTTP/1.1 fallback (node
 // cannot hand the socket to uWS) -> 501 WICKET_ERR_UPGRADE_UNSUPPORTED; a
-// plain request on a pub/sub route -> 426 WICKET_ERR_UPGRADE_REQUIRED.
+// plain request on a pub/sub route -> 426 WICKET_ERR_UPGRADE_REQUIRED; a
+// request that does not match the route's OpenAPI document -> 400
+// problem+json WICKET_ERR_VALIDATION.
 //
 // Upstreams: an HTTP/1.1 echo; a plain node:http2 server and, separately, an
 // @grpc/grpc-js server (grpc-js answers 415 to anything that is not gRPC, so
@@ -23,7 +26,8 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startGateway, workerPids, type Gateway } from './helpers/gateway.js';
+import { join } from 'node:path';
+import { ROOT, startGateway, workerPids, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { LISTENERS, errorCode, selfSigned, send, show, type ListenerName, type Reply } from './helpers/listeners.js';
 import { decodeStringField1, encodeStringField1 } from './helpers/grpc-web-client.js';
@@ -85,6 +89,11 @@ routes:
   - name: pubsub
     match: { path: "/live/:topic" }
     pubsub: { topics: "param:topic" }
+  - name: validated
+    match: { path: "/validated/*" }
+    upstream: h1
+    validate: { openapi: "${join(ROOT, 'test/fixtures/petstore-3.1.yaml')}", pathPrefix: /validated }
+    securityHeaders: { preset: strict }
   - name: rate-limited
     match: { path: "/limited/*" }
     upstream: h1
@@ -424,6 +433,29 @@ describe('listener x route kind (2 workers, h2c + TLS)', { timeout: 240_000 }, (
       const r = await send(gw, l, { path: `/ipallow/${l}`, headers: [['x-forwarded-for', '10.9.9.9']] });
       ok(r, 'an allowed client');
       assert.equal(JSON.parse(r.body.toString()).url, `/ipallow/${l}`);
+    });
+  }
+
+  // --- validate + securityHeaders ---------------------------------------------
+
+  for (const l of LISTENERS) {
+    cell('validate + securityHeaders', l, async () => {
+      const body = '{"pet":{"name":"Rex"}}';
+      const seenBefore = h1.seen.length;
+      const good = await send(gw, l, { method: 'POST', path: `/validated/pets?l=${l}`, headers: [['content-type', 'application/json'], ['x-tenant', 'acme']], body });
+      ok(good, 'a request that matches the document');
+      assert.equal((JSON.parse(good.body.toString()) as { bytes: number }).bytes, body.length, 'the body reached the upstream whole');
+      assert.equal(good.headers['x-frame-options'], 'DENY', show(good));
+      assert.equal(good.headers['strict-transport-security'], l.startsWith('tls') ? 'max-age=31536000; includeSubDomains' : undefined, show(good));
+      const bad = await send(gw, l, { method: 'POST', path: '/validated/pets', headers: [['content-type', 'application/json'], ['x-tenant', 'acme']], body: '{"pet":{"name":7}}' });
+      assert.equal(bad.status, 400, show(bad));
+      assert.equal(bad.headers['content-type'], 'application/problem+json', show(bad));
+      const p = JSON.parse(bad.body.toString()) as { code: string; errors: { in: string; pointer: string }[] };
+      assert.equal(p.code, 'WICKET_ERR_VALIDATION');
+      assert.deepEqual(p.errors.map((e) => [e.in, e.pointer]), [['body', '/pet/name']]);
+      assert.equal(bad.headers['x-content-type-options'], 'nosniff', 'the gateway\'s own answer carries the security headers');
+      await sleep(50);
+      assert.deepEqual(h1.seen.slice(seenBefore).map((s) => s.url), [`/validated/pets?l=${l}`], 'only the valid request reached the upstream');
     });
   }
 

@@ -8,6 +8,8 @@ import { grpcWebFilter } from './grpc-web/index.js';
 import { headersFilter } from './headers/index.js';
 import { ipAccessFilter } from './ip-access/index.js';
 import { rateLimitFilter } from './rate-limit/index.js';
+import { securityHeadersFilter } from './security-headers/index.js';
+import { validateFilter } from './validate/index.js';
 
 export const FILTERS: readonly FilterModule[] = [
   ipAccessFilter, // 50: a denied client gets nothing else
@@ -15,5 +17,7 @@ export const FILTERS: readonly FilterModule[] = [
   grpcWebFilter, // 200
   authFilter, // 250: who the caller is, and what it may do
   rateLimitFilter, // 300: after auth, so `consumer` keys are the verified identity
+  validateFilter, // 400: after auth and rate limits (a refused request is not read), before header rules
   headersFilter, // 900: header rules see the request as it goes upstream
+  securityHeadersFilter, // 950: response phases run in reverse order, so `headers.response` rules still apply after it
 ].sort((a, b) => a.order - b.order);

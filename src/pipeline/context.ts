@@ -6,6 +6,7 @@ import type { Routable } from '../routing/router.js';
 import type { ErrorCode } from './errors.js';
 import type { RateWatched } from './body-rate.js';
 import type { Identity } from './identity.js';
+import { readWhole } from './whole-body.js';
 
 /** What a listener is and can do; one constant object per listener. */
 export interface ListenerInfo {
@@ -62,6 +63,11 @@ export class RequestContext implements Routable {
   contentLength = -1;
   chunked = false;
   body: Readable | null = null;
+  /**
+   * The whole body once readBody() was called (docs/ARCHITECTURE.md
+   * "Filters"): the proxy then sends exactly these bytes.
+   */
+  wholeBody: Promise<Buffer> | null = null;
   params: Record<string, string> = {};
   /** Set by the listener before the core runs. */
   listener!: ListenerInfo;
@@ -110,6 +116,16 @@ export class RequestContext implements Routable {
     if (this.query === '') return undefined;
     this.#queryParams ??= new URLSearchParams(this.query);
     return this.#queryParams.get(name) ?? undefined;
+  }
+
+  /**
+   * Reads the request body whole, once (later calls share the read), for a
+   * filter that must see it before the request goes upstream. Bounded by the
+   * route's body limit (rejects with WICKET_ERR_BODY_TOO_LARGE past it: see
+   * bodyErrorCode); empty when the request has no body.
+   */
+  readBody(): Promise<Buffer> {
+    return (this.wholeBody ??= this.body === null ? Promise.resolve(Buffer.alloc(0)) : readWhole(this.body));
   }
 
   /** Adds response headers the gateway itself sets (flat pairs). */

@@ -55,6 +55,10 @@ export const ERRORS = {
   WICKET_ERR_HTTP2_REQUIRED: { status: 505, grpc: G.UNIMPLEMENTED, source: 'downstream', message: 'gRPC needs HTTP/2 (listen.h2c or listen.https); use gRPC-Web over HTTP/1.1' },
   WICKET_ERR_WS_CONNECTION_LIMIT: { status: 503, grpc: G.RESOURCE_EXHAUSTED, source: 'downstream', message: 'too many WebSocket connections on this route' },
   WICKET_ERR_PUBSUB_BAD_TOPIC: { status: 400, grpc: G.INVALID_ARGUMENT, source: 'downstream', message: 'invalid or missing topic' },
+  WICKET_ERR_VALIDATION: { status: 400, grpc: G.INVALID_ARGUMENT, source: 'downstream', message: 'the request does not match the route\'s schema' },
+  WICKET_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, grpc: G.INVALID_ARGUMENT, source: 'downstream', message: 'the request body\'s content type is not accepted here' },
+  WICKET_ERR_OPERATION_NOT_FOUND: { status: 404, grpc: G.UNIMPLEMENTED, source: 'downstream', message: 'no operation of the API description matches this path' },
+  WICKET_ERR_OPERATION_METHOD_NOT_ALLOWED: { status: 405, grpc: G.UNIMPLEMENTED, source: 'downstream', message: 'the API description has no operation for this method on this path' },
   /** The client went away before the answer (access log only: nobody is left to answer). */
   WICKET_ERR_CLIENT_ABORTED: { status: 499, grpc: G.CANCELLED, source: 'downstream', message: 'client closed the request' },
   // --- the upstream ---------------------------------------------------------------------------

@@ -23,27 +23,13 @@ import { grpcFail, isGrpcType } from './grpc.js';
 import { HeadSink } from './head-sink.js';
 import { checkRequest } from './hygiene.js';
 import { reportError } from './report.js';
+import { bodyErrorCode } from './whole-body.js';
 
 export interface GatewayHost {
   /** The route table in force (swapped whole on reload; a request keeps the one it started with). */
   table(): RouteTable;
   /** Once per request, at its very end (access log, in-flight count, counters). */
   done(ctx: RequestContext): void;
-}
-
-/** The whole of a (small) body. */
-function readWhole(body: Readable): Promise<Buffer> {
-  // Already failed while filters ran (too large, too slow, the client gone): its error event is past.
-  if (body.destroyed) return Promise.reject(body.errored ?? Object.assign(new Error('client aborted the request body'), { code: 'WICKET_ERR_CLIENT_ABORTED' }));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => chunks.push(c));
-    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    body.once('error', reject);
-    body.once('close', () => {
-      if (!body.readableEnded) reject(Object.assign(new Error('client aborted the request body'), { code: 'WICKET_ERR_CLIENT_ABORTED' }));
-    });
-  });
 }
 
 /** An HTTP/1.1 request asking for a WebSocket (on a listener that cannot upgrade, it arrives as a plain request). */
@@ -188,13 +174,14 @@ export class Gateway {
     }
     if (extra !== null) sink.extraHeaders = extra;
     // A small body is read whole first: a slow uploader then holds no upstream connection.
+    // A body a filter read (ctx.readBody) goes up as those bytes, whatever its size.
     const p = a.proxy;
-    if (ctx.body !== null && !ctx.grpc && ctx.contentLength >= 0 && ctx.contentLength <= p.requestBufferBytes) return this.#buffered(ctx, sink, p);
+    if (ctx.body !== null && !ctx.grpc && (ctx.wholeBody !== null || (ctx.contentLength >= 0 && ctx.contentLength <= p.requestBufferBytes))) return this.#buffered(ctx, sink, p);
     new ProxyCall(ctx, sink, this.#finishFn, this.#failFn).start(p);
   }
 
   #buffered(ctx: RequestContext, sink: ResponseSink, proxy: ProxyRoute): void {
-    readWhole(ctx.body!).then(
+    ctx.readBody().then(
       (buf) => {
         try {
           if (sink.aborted) return this.#clientGone(ctx);
@@ -204,11 +191,11 @@ export class Gateway {
           this.#threw(ctx, sink, err, 'proxy');
         }
       },
-      (err: Error & { code?: string }) => {
+      (err: unknown) => {
         try {
-          const code = err.code;
+          const code = bodyErrorCode(err);
           if (sink.aborted || code === 'WICKET_ERR_CLIENT_ABORTED') return this.#clientGone(ctx);
-          this.#refuse(ctx, sink, code === 'WICKET_ERR_BODY_TOO_LARGE' || code === 'WICKET_ERR_REQUEST_TIMEOUT' ? code : 'WICKET_ERR_BAD_REQUEST');
+          this.#refuse(ctx, sink, code);
         } catch (e) {
           this.#threw(ctx, sink, e, 'proxy');
         }

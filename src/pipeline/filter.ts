@@ -14,6 +14,7 @@
 import type { RequestContext, ResponseSink } from './context.js';
 import type { ErrorCode } from './errors.js';
 import type { StateStore } from '../state/store.js';
+import type { Logger } from '../observability/logger.js';
 
 /** A local answer from onRequest: the gateway's own error, or a reply of the filter's. */
 export type LocalReply = { readonly error: ErrorCode } | { readonly status: number; readonly headers: readonly string[]; readonly body: string | Buffer };
@@ -45,6 +46,8 @@ export interface FilterEnv {
   readonly services: ReadonlyMap<string, unknown>;
   /** The client's address: the peer, or what trusted proxies (rateLimit.trustedProxies) say. */
   clientIp(ctx: RequestContext): string;
+  /** The worker's logger (log.level applies). */
+  readonly log: Logger;
 }
 
 /** A route as compile() sees it: its name, its target kind, and its config (the filter reads its own key). */

@@ -10,6 +10,7 @@ import { Cluster } from '../upstream/cluster.js';
 import type { PoolRegistry } from '../upstream/pools.js';
 import { responseBuffers, type ProxyRoute } from '../upstream/proxy.js';
 import type { StateStore } from '../state/store.js';
+import type { Logger } from '../observability/logger.js';
 import { RouteConnections } from '../features/websocket/connections.js';
 import type { PubSubHub } from '../features/pubsub/hub.js';
 import { blockList, requestClientAddress } from '../features/rate-limit/client-ip.js';
@@ -41,6 +42,7 @@ export interface CompileEnv {
   readonly services: ReadonlyMap<string, unknown>;
   readonly workerSlot: number;
   readonly hub: PubSubHub | null;
+  readonly log: Logger;
 }
 
 const nonNull = (a: Filter[]): readonly Filter[] | null => (a.length === 0 ? null : a);
@@ -69,7 +71,7 @@ export function buildRouteTable(config: ResolvedConfig, version: number, env: Co
   const used = new Set<UpstreamDispatcher>();
   for (const c of clusters.values()) for (const t of c.targets) used.add(t.pool);
   const trusted = blockList(config.rateLimit.trustedProxies);
-  const filterEnv: FilterEnv = { store: env.store, services: env.services, clientIp: (ctx) => requestClientAddress(ctx, trusted) };
+  const filterEnv: FilterEnv = { store: env.store, services: env.services, clientIp: (ctx) => requestClientAddress(ctx, trusted), log: env.log };
   responseBuffers.limit = config.limits.responseBufferTotalBytes;
   const actionEnv = { ...env, requestBufferBytes: config.limits.requestBufferBytes, responseBufferBytes: config.limits.responseBufferBytes };
 

@@ -113,7 +113,7 @@ async function start(config: ResolvedConfig, version: number, auth: WorkerAuthSe
   const compile = (c: ResolvedConfig, v: number, tier: RedisTier | null): RouteTable => {
     auth.configure(c.sections.auth as Parameters<WorkerAuthServices['configure']>[0], dirname(c.source.file));
     const services = new Map<string, unknown>([[RATE_LIMIT_ENV, rateLimitEnv(c, store, tier)], [AUTH_SERVICES, auth]]);
-    return buildRouteTable(c, v, { pools, store, workerSlot: stateSlot, hub: pubsub.hub, services });
+    return buildRouteTable(c, v, { pools, store, workerSlot: stateSlot, hub: pubsub.hub, services, log });
   };
   let table: RouteTable = compile(config, version, redis);
   let inflight = 0;

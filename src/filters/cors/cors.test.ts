@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createLogger } from '../../observability/logger.js';
 import { RequestContext } from '../../pipeline/context.js';
 import type { Filter, LocalReply, RouteSpec } from '../../pipeline/filter.js';
 import { corsFilter } from './index.js';
 
-const env = { store: null as never, services: new Map(), clientIp: (c: { remoteAddress: string }) => c.remoteAddress };
+const env = { store: null as never, services: new Map(), clientIp: (c: { remoteAddress: string }) => c.remoteAddress, log: createLogger('silent', 'test') };
 const spec = (config: Record<string, unknown>): RouteSpec => ({ name: 'r', kind: 'proxy', upstreamProtocol: 'http1', config });
 
 function ctx(method: string, headers: string[]): RequestContext {

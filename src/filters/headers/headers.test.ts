@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createLogger } from '../../observability/logger.js';
 import { RequestContext } from '../../pipeline/context.js';
 import type { Filter, RouteSpec } from '../../pipeline/filter.js';
 import { compileTemplate, headersFilter } from './index.js';
@@ -15,7 +16,7 @@ test('header rules: rename, remove, set, add, with request fields', () => {
         response: { set: { 'x-served-by': 'wicket' }, remove: ['server'] },
       },
     }),
-    { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress },
+    { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress, log: createLogger('silent', 'test') },
   ) as Filter;
   const ctx = new RequestContext(0);
   ctx.remoteAddress = '10.0.0.1';

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createLogger } from '../../observability/logger.js';
 import { checkSemantics } from '../../config/semantic.js';
 import { RequestContext } from '../../pipeline/context.js';
 import type { Filter } from '../../pipeline/filter.js';
 import { ipAccessFilter } from './index.js';
 
-const env = { store: null as never, services: new Map(), clientIp: (c: RequestContext) => c.remoteAddress };
+const env = { store: null as never, services: new Map(), clientIp: (c: RequestContext) => c.remoteAddress, log: createLogger('silent', 'test') };
 const from = (ip: string): RequestContext => {
   const c = new RequestContext(0);
   c.remoteAddress = ip;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createLogger } from '../../observability/logger.js';
 import { RequestContext, type ListenerInfo } from '../../pipeline/context.js';
 import type { Filter } from '../../pipeline/filter.js';
 import { checkSchema } from '../../config/check-schema.js';
@@ -8,7 +9,7 @@ import { PRESETS, securityHeadersFilter } from './index.js';
 const listener = (scheme: 'http' | 'https'): ListenerInfo => ({ name: scheme, scheme, http2: false, upgrade: false, looseChunked: false });
 
 function compile(cfg: Record<string, unknown>): Filter | null {
-  return securityHeadersFilter.compile({ name: 'site', kind: 'proxy', upstreamProtocol: 'http1', config: { securityHeaders: cfg } }, { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress });
+  return securityHeadersFilter.compile({ name: 'site', kind: 'proxy', upstreamProtocol: 'http1', config: { securityHeaders: cfg } }, { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress, log: createLogger('silent', 'test') });
 }
 
 function headersFor(f: Filter, scheme: 'http' | 'https', upstream: string[]): Record<string, string[]> {
@@ -46,7 +47,7 @@ test('securityHeaders: basic by default; overrides set a value or leave a header
   assert.deepEqual(h['referrer-policy'], [PRESETS.basic['referrer-policy']]);
   assert.equal(h['permissions-policy'], undefined, 'basic sends no Permissions-Policy');
   assert.equal(compile({ preset: 'basic', headers: Object.fromEntries(Object.keys(PRESETS.basic).map((k) => [k, false])) }), null, 'nothing left to set: no filter');
-  assert.equal(securityHeadersFilter.compile({ name: 'x', kind: 'proxy', upstreamProtocol: 'http1', config: {} }, { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress }), null);
+  assert.equal(securityHeadersFilter.compile({ name: 'x', kind: 'proxy', upstreamProtocol: 'http1', config: {} }, { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress, log: createLogger('silent', 'test') }), null);
 });
 
 test('securityHeaders: the schema refuses unknown presets, framing headers and control bytes in values', () => {

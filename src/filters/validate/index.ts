@@ -100,7 +100,7 @@ function checkOperation(c: Compiled, api: Api, ctx: RequestContext): Decision | 
 export const validateFilter: FilterModule = {
   key: 'validate',
   order: 400,
-  compile(route) {
+  compile(route, env) {
     const cfg = route.config.validate as ResolvedValidate | undefined;
     if (cfg === undefined) return null;
     if (route.kind !== 'proxy' && route.kind !== 'websocket') throw new Error('applies to proxy and websocket routes (the body is checked on its way upstream)');
@@ -120,7 +120,7 @@ export const validateFilter: FilterModule = {
       name: 'validate',
       onRequest: api !== null ? (ctx) => checkOperation(c, api, ctx) : (ctx) => checkBody(ctx, 'the route\'s body schema', body!, []),
       ...(c.responses
-        ? { wrapSink: (ctx: RequestContext, sink: ResponseSink) => (ctx.grpc ? sink : new CheckedSink(ctx, sink, () => ctx.get(OP), counts)) }
+        ? { wrapSink: (ctx: RequestContext, sink: ResponseSink) => (ctx.grpc ? sink : new CheckedSink(ctx, sink, () => ctx.get(OP), counts, env.log)) }
         : {}),
     };
   },

@@ -7,7 +7,7 @@
 // as sent: turning it into a 502 would make a testing environment hide what
 // the service really answers (docs/ARCHITECTURE.md "Request validation").
 import type { RequestContext, ResponseSink, SinkListener } from '../../pipeline/context.js';
-import { createLogger, type Logger } from '../../observability/logger.js';
+import type { Logger } from '../../observability/logger.js';
 import { isJsonMedia, pickMedia, responseMedia, type Operation } from './operations.js';
 import { bodyViolations, type Violation } from './problem.js';
 
@@ -20,9 +20,6 @@ export interface ResponseCounts {
   skipped: number;
 }
 
-let log: Logger | null = null;
-const logger = (): Logger => (log ??= createLogger('warn', 'worker'));
-
 const str = (v: Buffer | string): string => (typeof v === 'string' ? v : v.toString('latin1'));
 
 export class CheckedSink implements ResponseSink {
@@ -31,13 +28,15 @@ export class CheckedSink implements ResponseSink {
   readonly #opOf: () => Operation | undefined;
   #op: Operation | undefined;
   readonly #counts: ResponseCounts;
+  readonly #log: Logger;
   #status = 0;
   #chunks: Buffer[] | null = null;
   #bytes = 0;
   #validate: ((data: unknown) => boolean) & { errors?: unknown } = () => true;
 
   /** `opOf`: the request's operation, known once onRequest ran (after this sink was made). */
-  constructor(ctx: RequestContext, inner: ResponseSink, opOf: () => Operation | undefined, counts: ResponseCounts) {
+  constructor(ctx: RequestContext, inner: ResponseSink, opOf: () => Operation | undefined, counts: ResponseCounts, log: Logger) {
+    this.#log = log;
     this.#ctx = ctx;
     this.#inner = inner;
     this.#opOf = opOf;
@@ -141,7 +140,7 @@ export class CheckedSink implements ResponseSink {
     if (found.length === 0) return;
     this.#counts.violations++;
     const ctx = this.#ctx;
-    logger().warn(
+    this.#log.warn(
       { reqId: ctx.requestId, route: ctx.route, operation: this.#op?.label, status: this.#status, errors: found.map((v) => ({ pointer: v.pointer, message: v.message })), violations: this.#counts.violations },
       'response does not match the API description',
     );

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createLogger } from '../../observability/logger.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ function loadIssue(raw: Record<string, unknown>, dir = FIXTURES, route: Record<s
 }
 
 function filter(validate: Record<string, unknown>): Filter {
-  const f = validateFilter.compile({ name: 'pets', kind: 'proxy', upstreamProtocol: 'http1', config: { validate } }, { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress });
+  const f = validateFilter.compile({ name: 'pets', kind: 'proxy', upstreamProtocol: 'http1', config: { validate } }, { store: null as never, services: new Map(), clientIp: (c) => c.remoteAddress, log: createLogger('silent', 'test') });
   assert.ok(f !== null);
   return f;
 }

@@ -3,6 +3,7 @@
 // Cache-Control max-age clamped to [minTtl, maxTtl]; a failed fetch keeps
 // the last good set (stale) and retries with backoff; a refetch for an
 // unknown kid runs at most once per cooldown.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { jwksKeys } from './keys.js';
 import type { ProviderConfig } from './schema.js';
@@ -81,7 +82,10 @@ export class JwksSource {
 
   /** New settings for the same URL (TTLs, cooldown, algorithms). */
   update(cfg: ProviderConfig): void {
+    const refilter = !isDeepStrictEqual(cfg.algorithms, this.#cfg.algorithms);
     this.#cfg = cfg;
+    // The set was filtered by the old algorithm list: fetch it again rather than serve a stale filter.
+    if (refilter) void this.fetch();
   }
 
   /** A worker saw an unknown kid: refetch unless one ran within the cooldown. Resolves once settled. */

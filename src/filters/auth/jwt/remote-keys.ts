@@ -2,6 +2,7 @@
 // (control.ts): workers never fetch. A token naming an unknown kid asks the
 // supervisor for a refetch and waits for its answer (the supervisor fetches
 // at most once per cooldown, so a flood of made-up kids costs one fetch).
+import { isDeepStrictEqual } from 'node:util';
 import { jwkKey, type KeyEntry } from './keys.js';
 import { KeyTable } from './key-table.js';
 import type { ToSupervisor } from './messages.js';
@@ -24,32 +25,46 @@ export class RemoteKeys {
     private send: (m: ToSupervisor) => void,
   ) {}
 
-  /** Settings of the current config version. */
   cooldownMs = 30_000;
   waitMs = 6_000;
-  allowed: readonly string[] | undefined = undefined;
+  #allowed: readonly string[] | undefined = undefined;
+  #raw: Record<string, unknown>[] | null = null;
+
+  /** Settings of a config version; the set is imported again when the provider's algorithms changed. */
+  configure(cooldownMs: number, waitMs: number, allowed: readonly string[] | undefined): void {
+    this.cooldownMs = cooldownMs;
+    this.waitMs = waitMs;
+    if (isDeepStrictEqual(allowed, this.#allowed)) return;
+    this.#allowed = allowed;
+    if (this.#raw !== null) this.#import(this.#raw);
+  }
 
   /** A set from the supervisor (a broadcast, a snapshot or an answer to our refetch). */
   received(keys: Record<string, unknown>[] | null, answer: boolean): void {
     if (keys !== null) {
       const json = JSON.stringify(keys);
       if (json !== this.#json || !this.loaded) {
-        const entries: KeyEntry[] = [];
-        this.skipped = 0;
-        for (const k of keys) {
-          try {
-            entries.push(jwkKey(k, this.allowed));
-          } catch {
-            this.skipped++; // e.g. a key of an algorithm this provider does not allow
-          }
-        }
-        this.table = new KeyTable(entries);
         this.#json = json;
-        this.loaded = true;
-        this.version++;
+        this.#import(keys);
       }
     }
     if (answer) this.#settle();
+  }
+
+  #import(keys: Record<string, unknown>[]): void {
+    const entries: KeyEntry[] = [];
+    this.skipped = 0;
+    for (const k of keys) {
+      try {
+        entries.push(jwkKey(k, this.#allowed));
+      } catch {
+        this.skipped++; // e.g. a key of an algorithm this provider does not allow
+      }
+    }
+    this.#raw = keys;
+    this.table = new KeyTable(entries);
+    this.loaded = true;
+    this.version++;
   }
 
   /** Asks for a refetch; resolves when the answer came (or after waitMs). null: asked within the cooldown. */

@@ -40,9 +40,7 @@ export class JwtService {
       if (cfg.jwksUrl !== undefined) {
         const key = remoteKey(name, cfg.jwksUrl);
         remote = this.remotes.get(key) ?? new RemoteKeys(name, cfg.jwksUrl, send);
-        remote.cooldownMs = (cfg.cooldownSeconds ?? 30) * 1000;
-        remote.waitMs = (cfg.fetchTimeoutMs ?? 5000) + 1000;
-        remote.allowed = cfg.algorithms;
+        remote.configure((cfg.cooldownSeconds ?? 30) * 1000, (cfg.fetchTimeoutMs ?? 5000) + 1000, cfg.algorithms);
         this.remotes.set(key, remote);
       }
       const prev = previous === undefined ? undefined : previous.#caches.get(name);

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,14 +108,15 @@ before(async () => {
     `      rot: { issuer: ${ISS}, audiences: [api], jwksUrl: "${jwks.url('/rot')}" }\n` +
     `      kid: { issuer: ${ISS}, audiences: [api], jwksUrl: "${jwks.url('/kid')}", cooldownSeconds: 30 }\n` +
     `      down: { issuer: ${ISS}, audiences: [api], jwksUrl: "${downJwks.url('/down')}", minTtlSeconds: 1, maxTtlSeconds: 1, fetchTimeoutMs: 500 }\n` +
-    `upstreams:\n  u: { targets: [{ url: "${up.url}" }] }\nroutes:\n` +
+    `upstreams:\n  u: { targets: [{ url: "${up.url}" }] }\n  g: { protocol: h2, targets: [{ url: "${up.url}" }] }\nroutes:\n` +
+    `  - name: grpc\n    match: { path: "/pkg.Svc/*" }\n    upstream: g\n    auth: { methods: [ { jwt: { provider: local } } ] }\n` +
     route('local', 'local') +
     route('rot', 'rot') +
     route('kid', 'kid') +
     route('down', 'down') +
     route('q', 'local', ', from: [ { query: access_token } ]') +
     route('cookie', 'local', ', from: [ { cookie: session } ], hideCredentials: true');
-  gw = await startGateway(yaml, { workers: 2, adminToken: ADMIN, env: { WICKET_TEST_JWT_HS: HS_SECRET } });
+  gw = await startGateway(yaml, { workers: 2, adminToken: ADMIN, h2c: true, env: { WICKET_TEST_JWT_HS: HS_SECRET } });
   // The supervisor's first fetches: every remote provider has its set before the tests start.
   await until('key sets fetched', async () => {
     const m = await metrics();
@@ -147,6 +149,26 @@ test('no token: 401 with just the realm; a bad token: 401 invalid_token with a d
   const bad = await get('/local/x', bearer(await tok(k.rs!, { exp: nowS() - 120 })));
   assert.equal(bad.status, 401);
   assert.equal(bad.headers['www-authenticate'], 'Bearer realm="wicket", error="invalid_token", error_description="token expired"');
+});
+
+test('a gRPC call without a valid token gets UNAUTHENTICATED (grpc-status 16), trailers-only', async () => {
+  const session = http2.connect(`http://127.0.0.1:${gw.h2cPort}`);
+  try {
+    for (const headers of [{}, bearer(await tok(k.rs!, { exp: nowS() - 60 }))]) {
+      const st = session.request({ ':method': 'POST', ':path': '/pkg.Svc/Call', 'content-type': 'application/grpc', te: 'trailers', ...headers });
+      st.end(Buffer.from([0, 0, 0, 0, 0]));
+      const head = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        st.once('response', resolve);
+        st.once('error', reject);
+      });
+      st.resume();
+      await new Promise((r) => st.once('close', r));
+      assert.equal(head[':status'], 200);
+      assert.equal(head['grpc-status'], '16', JSON.stringify(head));
+    }
+  } finally {
+    session.close();
+  }
 });
 
 test('attacks are refused with 401, and no key is fetched from a token header', async () => {

@@ -61,6 +61,8 @@ export class JwksSource {
   /** Refetches for an unknown kid: run, and refused by the cooldown. */
   refetches = 0;
   refetchesRefused = 0;
+  /** When the next scheduled fetch runs, in seconds from the last one's end (the clamped TTL, or the retry delay). */
+  nextFetchSeconds = 0;
   #cfg: ProviderConfig;
   #timer: NodeJS.Timeout | null = null;
   #inflight: Promise<void> | null = null;
@@ -155,6 +157,7 @@ export class JwksSource {
       next = Math.min(RETRY_MAX_S, this.#cfg.minTtlSeconds ?? 60, 2 ** (this.#failures - 1));
     }
     if (this.#closed) return;
+    this.nextFetchSeconds = next;
     this.#timer = setTimeout(() => void this.fetch(), next * 1000);
     this.#timer.unref();
   }

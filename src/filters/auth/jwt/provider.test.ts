@@ -181,3 +181,29 @@ test('an unknown kid asks the supervisor for a refetch and uses the set it answe
   assert.equal(sent.length, 1);
   svc.close();
 });
+
+test('a new config version keeps fetched key sets, revocations and (same provider settings) the cache', async () => {
+  const url = 'http://127.0.0.1:9/jwks';
+  const key = await signingKey('ES256', 'k');
+  const ch1 = io();
+  const v1 = new JwtService({ providers: { r: { jwksUrl: url } } }, undefined, ch1);
+  ch1.handler!({ t: 'keys', provider: 'r', url, keys: [key.jwk] });
+  ch1.handler!({ t: 'revoke', jti: 'gone', until: null });
+  const t = await sign(key, { sub: 'a' });
+  assert.ok(!((await v1.providers.get('r')!.check(t)) instanceof AuthFailure));
+  const ch2 = io();
+  const v2 = new JwtService({ providers: { r: { jwksUrl: url } } }, v1, ch2);
+  v1.close();
+  const again = v2.providers.get('r')!.check(t);
+  assert.ok(!(again instanceof Promise) && !(again instanceof AuthFailure), 'the set and the cache came along');
+  refusedWith(await v2.providers.get('r')!.check(await sign(key, { sub: 'b', jti: 'gone' })), 'token revoked');
+  // Another URL for the provider: the old set is not used for it.
+  const v3 = new JwtService({ providers: { r: { jwksUrl: 'http://127.0.0.1:9/other', fetchTimeoutMs: 100 } } }, v2, io());
+  v2.close();
+  // Nobody answers the refetch here: the wait ends on its (unref'd) timer, so hold the loop open meanwhile.
+  const hold = setTimeout(() => {}, 10_000);
+  const r = await v3.providers.get('r')!.check(await sign(key, { sub: 'c' }));
+  clearTimeout(hold);
+  assert.ok(r instanceof AuthFailure && r.kind === 'unavailable', JSON.stringify(r));
+  v3.close();
+});

@@ -3,7 +3,7 @@
 // and claims with jose, build the identity, remember it (cache.ts). A token
 // seen before is answered synchronously from the cache; only new tokens pay
 // for a signature check (a Promise).
-import { jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { Identity } from '../../../pipeline/identity.js';
 import { AuthFailure, type AuthResult } from '../authenticator.js';
 import { claimAt } from '../authorize.js';
@@ -14,6 +14,10 @@ import type { RemoteKeys } from './remote-keys.js';
 import type { Revocations } from './revocations.js';
 import { ALGORITHMS, type ProviderConfig } from './schema.js';
 import { MAX_TOKEN_LENGTH, readHeader, stringList } from './token.js';
+
+/** jose, loaded when a provider exists: a worker without JWT routes never pays for the import. */
+let jose: Promise<typeof import('jose')> | null = null;
+const loadJose = (): Promise<typeof import('jose')> => (jose ??= import('jose'));
 
 const invalid = (description: string): AuthFailure => new AuthFailure('invalid', description);
 /** Tokens without exp are refused, so every cache entry ends. */
@@ -74,6 +78,7 @@ export class Provider {
     this.#skewMs = (cfg.clockSkewSeconds ?? 30) * 1000;
     this.#allowed = cfg.algorithms === undefined ? null : new Set(cfg.algorithms);
     this.#required = (cfg.requiredClaims ?? []).filter((c) => c.includes('.'));
+    void loadJose();
     this.#claims = Object.entries(cfg.claims ?? {}).map(([path, want]) => [path, new Set((Array.isArray(want) ? want : [want]).map(String))]);
   }
 
@@ -127,6 +132,7 @@ export class Provider {
     }
     if (found.keys.length === 0) return invalid(found.unknownKid ? 'unknown key id' : 'no key for this algorithm');
     const version = this.#keysVersion();
+    const { jwtVerify } = await loadJose();
     let payload: JWTPayload | null = null;
     let failure = 'invalid signature';
     for (const k of found.keys) {

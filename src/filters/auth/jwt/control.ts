@@ -92,7 +92,7 @@ export class JwtControl implements AuthControl {
       if (b.exp !== undefined && b.exp !== null && (typeof b.exp !== 'number' || !Number.isInteger(b.exp) || b.exp <= 0)) return bad('exp must be the token exp (seconds since the epoch)');
       if (this.#revoked.size >= MAX_REVOCATIONS && !this.#revoked.has(b.jti, Date.now())) {
         this.#revoked.prune(Date.now());
-        if (this.#revoked.size >= MAX_REVOCATIONS) return { status: 409, body: { error: { code: 'WICKET_ERR_CONFLICT', message: `revocation list full (${MAX_REVOCATIONS})` } } };
+        if (this.#revoked.size >= MAX_REVOCATIONS) return { status: 409, body: { error: { code: 'WICKET_ERR_REVOCATIONS_FULL', message: `revocation list full (${MAX_REVOCATIONS})` } } };
       }
       const until = typeof b.exp === 'number' ? b.exp * 1000 + REVOCATION_GRACE_MS : null;
       this.#revoked.add(b.jti, until);
@@ -101,7 +101,7 @@ export class JwtControl implements AuthControl {
       return { status: 201, body: { jti: b.jti, exp: b.exp ?? null } };
     }
     if (one !== undefined && call.verb === 'DELETE') {
-      if (!this.#revoked.delete(one)) return { status: 404, body: { error: { code: 'WICKET_ERR_NOT_FOUND', message: 'no such revocation' } } };
+      if (!this.#revoked.delete(one)) return { status: 404, body: { error: { code: 'WICKET_ERR_REVOCATION_NOT_FOUND', message: 'no such revocation' } } };
       this.#send({ t: 'unrevoke', jti: one });
       return { status: 200, body: { jti: one, deleted: true } };
     }

@@ -100,6 +100,7 @@ test('attacks and bad tokens are refused with a reason', async () => {
     ['kid command injection', await sign(attacker, base(), { kid: '$(touch /tmp/pwned); `id`' }), 'unknown key id'],
     ['jwk header (embedded key signs)', await sign(attacker, base(), { kid: undefined, jwk: attacker.jwk }), 'invalid signature'],
     ['jku header to the attacker', await sign(attacker, base(), { kid: 'evil', jku: 'http://127.0.0.1:9/jwks.json' }), 'unknown key id'],
+    ['x5c header (an attacker certificate chain)', await sign(attacker, base(), { kid: undefined, x5c: ['MIIBattackerCertificate'] }), 'invalid signature'],
     ['x5u header to the attacker', await sign(attacker, base(), { kid: 'rs', x5u: 'http://127.0.0.1:9/cert.pem' }), 'invalid signature'],
     ['expired', await sign(keys.rs!, { ...base(), exp: nowS() - 3600 }), 'token expired'],
     ['not yet valid', await sign(keys.rs!, { ...base(), nbf: nowS() + 3600 }), 'token not yet valid'],

@@ -10,6 +10,10 @@
 //   BENCH_LIMITS=1                           # also Wicket with a per-IP local rate limit that never trips
 //                                            # ("wicket-limit") and the same on the Redis tier ("wicket-redis",
 //                                            # redis://127.0.0.1:6379 or BENCH_REDIS_URL)
+//   BENCH_JWT=1                              # also Wicket with an ES256 JWT route ("wicket-jwt": local key,
+//                                            # verified-token cache on, one token sent by every request), and
+//                                            # plain Wicket sent the same Authorization header ("wicket-bearer":
+//                                            # what the header's bytes cost without any auth)
 //
 // See native-bench/README.md for what it measures and how to read it.
 import { spawn, spawnSync } from 'node:child_process';
@@ -30,8 +34,9 @@ const BASELINE_CLI = BASELINE && path.join(BASELINE, 'dist', 'src', 'cli.js');
 const BALANCER = process.env.BENCH_BALANCER || 'round-robin';
 const WICKET_WORKERS = Number(process.env.BENCH_WORKERS || '1');
 const LIMITS = process.env.BENCH_LIMITS === '1';
+const JWT_ROUTE = process.env.BENCH_JWT === '1';
 const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
-const ALL_PROXIES = ['wicket', ...(BASELINE ? ['baseline'] : []), ...(LIMITS ? ['wicket-limit', 'wicket-redis'] : []), 'nginx', 'haproxy', 'fastify'];
+const ALL_PROXIES = ['wicket', ...(BASELINE ? ['baseline'] : []), ...(LIMITS ? ['wicket-limit', 'wicket-redis'] : []), ...(JWT_ROUTE ? ['wicket-jwt', 'wicket-bearer'] : []), 'nginx', 'haproxy', 'fastify'];
 const THREADS = 1;
 const CONNECTIONS = 64; // wrk client connections == upstream pool size of every proxy
 const BODY_BYTES = 100;
@@ -73,7 +78,7 @@ const settings = {
 };
 if (!(settings.cooldownSeconds >= 0)) fail('BENCH_COOLDOWN must be a number of seconds >= 0');
 if (!(settings.startTimeoutSeconds > 0)) fail('BENCH_START_TIMEOUT must be a number of seconds > 0');
-if (settings.portBase + 11 > 65535) fail('BENCH_PORT_BASE too high');
+if (settings.portBase + 15 > 65535) fail('BENCH_PORT_BASE too high');
 
 let selected = ALL_PROXIES;
 if (E.BENCH_ONLY && E.BENCH_ONLY.trim() !== '') {
@@ -98,7 +103,15 @@ const PORTS = {
   'wicket-limitAdmin': settings.portBase + 9,
   'wicket-redis': settings.portBase + 10,
   'wicket-redisAdmin': settings.portBase + 11,
+  'wicket-jwt': settings.portBase + 12,
+  'wicket-jwtAdmin': settings.portBase + 13,
+  'wicket-bearer': settings.portBase + 14,
+  'wicket-bearerAdmin': settings.portBase + 15,
 };
+/** wicket-jwt: its public key (PEM) and the one token every request carries (made in main). */
+const jwt = { spki: '', token: '' };
+/** Request headers per proxy (only the JWT pair sends any). */
+const headersFor = (name) => (name === 'wicket-jwt' || name === 'wicket-bearer' ? { authorization: `Bearer ${jwt.token}` } : {});
 const UPSTREAM_URL = `http://127.0.0.1:${PORTS.upstream}`;
 
 // ---------------------------------------------------------------- small helpers
@@ -406,7 +419,7 @@ function portsInUse() {
   for (const p of selected) list.push([p, PORTS[p]]);
   if (selected.includes('wicket')) list.push(['wicket admin', PORTS.wicketAdmin]);
   if (selected.includes('baseline')) list.push(['baseline admin', PORTS.baselineAdmin]);
-  for (const n of ['wicket-limit', 'wicket-redis']) if (selected.includes(n)) list.push([`${n} admin`, PORTS[`${n}Admin`]]);
+  for (const n of ['wicket-limit', 'wicket-redis', 'wicket-jwt', 'wicket-bearer']) if (selected.includes(n)) list.push([`${n} admin`, PORTS[`${n}Admin`]]);
   return list;
 }
 
@@ -429,9 +442,9 @@ async function checkPortsFree(when) {
 
 // ---------------------------------------------------------------- HTTP probe
 
-function httpGet(port, urlPath = '/', timeoutMs = 1000) {
+function httpGet(port, urlPath = '/', timeoutMs = 1000, headers = {}) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, headers: { connection: 'close' } }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, headers: { connection: 'close', ...headers } }, (res) => {
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
@@ -456,8 +469,8 @@ async function waitReady(c, label, checks) {
       );
     }
     let allOk = true;
-    for (const [desc, port, p, pred] of checks) {
-      const r = await httpGet(port, p);
+    for (const [desc, port, p, pred, headers] of checks) {
+      const r = await httpGet(port, p, 1000, headers);
       if (!pred(r)) {
         allOk = false;
         last = `${desc}: ${r.status ? `HTTP ${r.status}, ${r.body ? r.body.length : 0}-byte body` : r.error}`;
@@ -484,6 +497,22 @@ function limitYaml(tier) {
     '    match: { path: "/*" }',
     '    upstream: up',
     `    rateLimit: { limits: [ { name: per-ip, algorithm: gcra, limit: 10000000, windowMs: 1000, key: [ip], tier: ${tier} } ] }`,
+    '',
+  ].join('\n');
+}
+
+/** An ES256 provider with a local key; the route needs a valid token (the verified-token cache is on by default). */
+function jwtYaml() {
+  return [
+    'auth:',
+    '  jwt:',
+    '    providers:',
+    `      bench: { issuer: bench, audiences: [bench], algorithms: [ES256], keys: [ { kid: k1, pem: ${JSON.stringify(jwt.spki)} } ] }`,
+    'routes:',
+    '  - name: all',
+    '    match: { path: "/*" }',
+    '    upstream: up',
+    '    auth: { methods: [ { jwt: { provider: bench } } ] }',
     '',
   ].join('\n');
 }
@@ -606,14 +635,17 @@ async function startProxy(name, tools, tmp, configs) {
       return c;
     }
     case 'wicket-limit':
-    case 'wicket-redis': {
+    case 'wicket-redis':
+    case 'wicket-jwt':
+    case 'wicket-bearer': {
       const cfgPath = path.join(tmp, `${name}.yaml`);
-      configs[name] = wicketYaml(PORTS[name], PORTS[`${name}Admin`], BALANCER, limitYaml(name === 'wicket-redis' ? 'global' : 'local'));
+      const routes = name === 'wicket-jwt' ? jwtYaml() : name === 'wicket-bearer' ? null : limitYaml(name === 'wicket-redis' ? 'global' : 'local');
+      configs[name] = wicketYaml(PORTS[name], PORTS[`${name}Admin`], BALANCER, routes);
       fs.writeFileSync(cfgPath, configs[name]);
       const c = startChild(name, process.execPath, [WICKET_CLI, 'start', '--config', cfgPath]);
       await waitReady(c, name, [
         ['admin GET /healthz', PORTS[`${name}Admin`], '/healthz', (r) => r.status === 200],
-        ['proxy GET /', PORTS[name], '/', okProxied],
+        ['proxy GET /', PORTS[name], '/', okProxied, headersFor(name)],
       ]);
       return c;
     }
@@ -687,7 +719,8 @@ function parseWrk(text) {
 }
 
 async function runWrk(tools, name, port, duration) {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration.arg}`, '--latency', `http://127.0.0.1:${port}/`];
+  const headers = Object.entries(headersFor(name)).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration.arg}`, '--latency', ...headers, `http://127.0.0.1:${port}/`];
   const c = startChild(`wrk:${name}`, tools.wrk, args);
   let timedOut = false;
   // Hard bound: wrk's own -d plus a generous margin; then the whole group is killed.
@@ -703,7 +736,9 @@ async function runWrk(tools, name, port, duration) {
   if (timedOut) error = `wrk did not finish within ${duration.seconds + 30}s and was killed`;
   else if (c.code !== 0) error = `wrk exited with code ${c.code} signal ${c.signal}: ${c.stderr.trim()}`;
   else if (parsed.rps === null || parsed.p50Ms === null || parsed.p99Ms === null) error = 'could not parse wrk output';
-  return { command: `wrk ${args.join(' ')}`, ...parsed, error, raw: c.stdout + (c.stderr ? `\n[stderr]\n${c.stderr}` : '') };
+  // The bench token is a throwaway, but tokens stay out of result files all the same.
+  const shown = args.map((a) => (a.startsWith('authorization: ') ? 'authorization: Bearer <token>' : a));
+  return { command: `wrk ${shown.join(' ')}`, ...parsed, error, raw: c.stdout + (c.stderr ? `\n[stderr]\n${c.stderr}` : '') };
 }
 
 function errorsCell(r) {
@@ -729,6 +764,12 @@ async function main() {
   }
   const tools = checkTools();
   if (!(await checkPortsFree('before start'))) process.exit(1);
+  if (selected.includes('wicket-jwt') || selected.includes('wicket-bearer')) {
+    const { SignJWT, exportSPKI, generateKeyPair } = await import('jose');
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    jwt.spki = await exportSPKI(publicKey);
+    jwt.token = await new SignJWT({ sub: 'bench' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('bench').setAudience('bench').setExpirationTime('1d').sign(privateKey);
+  }
   startGuard();
 
   const load1 = os.loadavg()[0];
@@ -850,6 +891,14 @@ async function main() {
         ]),
       ),
     );
+    // JWT: paired per round (same round, interleaved), then the median of the ratios.
+    const paired = (a, b, key) =>
+      median(rounds.map((rd) => [rd.results.find((y) => y.name === a), rd.results.find((y) => y.name === b)]).filter(([x, y]) => x && y && !x.error && !y.error && x[key] && y[key]).map(([x, y]) => x[key] / y[key]));
+    if (selected.includes('wicket-jwt')) {
+      for (const other of ['wicket', 'wicket-bearer'].filter((n) => selected.includes(n))) {
+        console.log(`\nwicket-jwt / ${other}: rps ${fmt(paired('wicket-jwt', other, 'rps'), 3)}x, cpu per request ${fmt(paired('wicket-jwt', other, 'cpuUsPerReq'), 3)}x (median of per-round ratios)`);
+      }
+    }
     if (medians.some((m) => m.errors > 0 || m.failedRuns > 0)) {
       console.log('\nNOTE: some runs had socket errors, non-2xx/3xx responses or failed: treat those rows with suspicion.');
     }

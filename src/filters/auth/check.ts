@@ -7,6 +7,7 @@ import { compileCondition } from './authorize.js';
 import type { ConditionConfig } from './schema.js';
 import { introspectionCheck } from './introspection/check.js';
 import { oidcCheck } from './oidc/check.js';
+import { jwtCheck } from './jwt/check.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -22,6 +23,7 @@ export interface MethodCheck {
 const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {
   introspection: introspectionCheck,
   oidc: oidcCheck,
+  jwt: jwtCheck,
 };
 
 function checkRequirement(r: unknown, at: At, haveRoles: boolean, issues: Issue[]): void {

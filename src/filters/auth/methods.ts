@@ -6,6 +6,7 @@ import type { AuthenticatorFactory } from './authenticator.js';
 import type { AuthIo } from './services.js';
 import { introspectionMethod } from './introspection/index.js';
 import { oidcMethod } from './oidc/index.js';
+import { jwtMethod } from './jwt/index.js';
 
 export interface AuthMethod {
   /** The key in a route's auth.methods[] entry and in the top-level auth section. */
@@ -22,6 +23,7 @@ export interface AuthMethod {
 }
 
 export const METHODS: readonly AuthMethod[] = [
+  jwtMethod,
   introspectionMethod,
   oidcMethod,
 ];

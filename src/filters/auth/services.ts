@@ -22,6 +22,8 @@ export class WorkerAuthServices implements AuthServices {
   readonly #early = new Map<string, unknown[]>();
   readonly #send: (method: string, data: unknown) => void;
   section: AuthSectionConfig | undefined = undefined;
+  /** A config was applied: a method without a service now has nobody to tell (its messages are dropped). */
+  #configured = false;
 
   constructor(send: (method: string, data: unknown) => void) {
     this.#send = send;
@@ -34,6 +36,7 @@ export class WorkerAuthServices implements AuthServices {
   /** A new config: each method's service from its section (kept, rebuilt, made, or closed). */
   configure(section: AuthSectionConfig | undefined, configDir: string): void {
     this.section = section;
+    this.#configured = true;
     for (const m of METHODS) {
       if (m.service === undefined) continue;
       const prev = this.#services.get(m.key);
@@ -66,6 +69,8 @@ export class WorkerAuthServices implements AuthServices {
   received(method: string, data: unknown): void {
     const h = this.#handlers.get(method);
     if (h !== undefined) return h(data);
+    // Kept only while the first config is on its way (its service will want them); after that, unused.
+    if (this.#configured) return;
     const q = this.#early.get(method) ?? [];
     q.push(data);
     this.#early.set(method, q);

@@ -4,6 +4,7 @@
 // own references (a provider that exists, a file that can be read).
 import type { Issue } from '../../config/errors.js';
 import { compileCondition } from './authorize.js';
+import { basicCheck } from './basic/check.js';
 import type { ConditionConfig } from './schema.js';
 
 type Obj = Record<string, unknown>;
@@ -17,7 +18,9 @@ export interface MethodCheck {
 }
 
 /** Method key -> its checks (one line per method that has any). */
-const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {};
+const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {
+  basic: basicCheck,
+};
 
 function checkRequirement(r: unknown, at: At, haveRoles: boolean, issues: Issue[]): void {
   if (!isObj(r)) return;

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from '@node-rs/bcrypt';
+import argon2 from '@node-rs/argon2';
+import { AuthFailure } from '../authenticator.js';
+import type { HtpasswdUser } from './htpasswd.js';
+import { BasicService, dummyHash } from './service.js';
+
+test('dummyHash: the parameters most users have; a real bcrypt hash when the realm is empty', () => {
+  const b10 = bcrypt.hashSync('x', 10);
+  const b10b = bcrypt.hashSync('y', 10);
+  const b4 = bcrypt.hashSync('x', 4);
+  const users = (hs: string[]): Map<string, HtpasswdUser> => new Map(hs.map((hash, i) => [`u${i}`, { hash, roles: [] }]));
+  assert.ok(dummyHash(users([b4, b10, b10b])).startsWith('$2b$10$'));
+  const a = argon2.hashSync('x');
+  assert.ok(dummyHash(users([a, a.replace(/\$[^$]+\$[^$]+$/, '$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA'), b4])).startsWith('$argon2id$'));
+  assert.ok(dummyHash(new Map()).startsWith('$2b$10$'));
+});
+
+test('service: good, wrong, unknown; a cached success answers synchronously; a reload with a changed file forgets it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
+  writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('pw', 4)}:admin\n`);
+  const s = new BasicService();
+  s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir);
+  try {
+    const first = s.check('r', 'alice', 'pw');
+    assert.ok(first instanceof Promise);
+    assert.deepEqual(await first, { method: 'basic', consumer: 'alice', claims: { realm: 'r' }, scopes: [], roles: ['admin'] });
+    const again = s.check('r', 'alice', 'pw');
+    assert.ok(!(again instanceof Promise), 'a cached success costs no hash');
+    const wrong = await s.check('r', 'alice', 'nope');
+    assert.ok(wrong instanceof AuthFailure && wrong.kind === 'invalid');
+    const unknown = await s.check('r', 'mallory', 'pw');
+    assert.ok(unknown instanceof AuthFailure && unknown.kind === 'invalid');
+    // Same file again: the cache stays.
+    s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir);
+    assert.ok(!(s.check('r', 'alice', 'pw') instanceof Promise));
+    writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('new', 4)}\n`);
+    s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir);
+    const old = s.check('r', 'alice', 'pw');
+    assert.ok(old instanceof Promise);
+    assert.ok((await old) instanceof AuthFailure);
+    // A file gone bad since: configure throws and the service keeps what it had.
+    writeFileSync(join(dir, 'u'), 'alice:plaintext\n');
+    assert.throws(() => s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir), /line 1/);
+    assert.ok(!((await s.check('r', 'alice', 'new')) instanceof AuthFailure));
+  } finally {
+    s.close();
+  }
+});
+
+test('service: concurrent checks of the same credentials share one hash', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
+  writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('pw', 6)}\n`);
+  const s = new BasicService();
+  s.configure({ realms: { r: { htpasswd: 'u' } }, threads: 1, maxQueue: 0, niceIncrement: 0 }, dir);
+  try {
+    // maxQueue 0: one check at a time; ten identical requests still all pass.
+    const all = await Promise.all(Array.from({ length: 10 }, () => s.check('r', 'alice', 'pw')));
+    for (const r of all) assert.ok(!(r instanceof AuthFailure), String((r as AuthFailure).kind));
+    const busy = await Promise.all([s.check('r', 'alice', 'x1'), s.check('r', 'alice', 'x2')]);
+    assert.deepEqual(busy.map((r) => (r as AuthFailure).kind), ['invalid', 'busy']);
+  } finally {
+    s.close();
+  }
+});

@@ -12,7 +12,7 @@
 // Loopback only, every phase bounded.
 //
 //   npm run build && node loadtest/basic-flood.js
-//   FLOOD_SECONDS=10 FLOOD_CONNECTIONS=16,64 PLAIN_RATE=400 node loadtest/basic-flood.js
+//   FLOOD_SECONDS=5 FLOOD_ROUNDS=3 FLOOD_CONNECTIONS=16,64 PLAIN_RATE=400 node loadtest/basic-flood.js
 //   FLOOD_VARIANTS=nice10 FLOOD_JSON=1 node loadtest/basic-flood.js   (one JSON line: what test/basic-flood.test.ts reads)
 //
 // Threads: the upstream and the flood client each run on a worker thread of
@@ -78,7 +78,8 @@ if (!isMainThread && workerData.role === 'upstream') {
 async function main() {
   const { hashSync } = (await import('@node-rs/bcrypt')).default;
   const CLI = path.join(process.env.WICKET_DIST ?? path.join(ROOT, 'dist'), 'src', 'cli.js');
-  const SECONDS = Math.min(Math.max(Number(process.env.FLOOD_SECONDS ?? 10), 1), 60);
+  const SECONDS = Math.min(Math.max(Number(process.env.FLOOD_SECONDS ?? 5), 1), 60);
+  const ROUNDS = Math.min(Math.max(Number(process.env.FLOOD_ROUNDS ?? 3), 1), 10);
   const FLOODS = (process.env.FLOOD_CONNECTIONS ?? '16,64').split(',').map((c) => Math.min(Math.max(Number(c) || 1, 1), 512));
   const RATE = Math.min(Math.max(Number(process.env.PLAIN_RATE ?? 400), 10), 5000);
   const JSON_OUT = process.env.FLOOD_JSON === '1';
@@ -172,11 +173,19 @@ routes:
     }
     await Promise.all(inflight);
     await agent.close();
-    lat.sort((a, b) => a - b);
+    return { lat, failures };
+  }
+
+  /** Plain latencies of every round of one phase, pooled. */
+  function summary(rounds) {
+    const lat = rounds.flatMap((r) => r.lat).sort((a, b) => a - b);
+    const failures = {};
+    for (const r of rounds) for (const [k, n] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + n;
     const pct = (q) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor((q / 100) * lat.length))] : NaN);
-    const r2 = (x) => Math.round(x * 100) / 100;
     return { requests: lat.length, p50: r2(pct(50)), p99: r2(pct(99)), max: r2(lat.at(-1) ?? NaN), failures };
   }
+  const r2 = (x) => Math.round(x * 100) / 100;
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
   function flood(port, seconds, connections, route) {
     const w = new Worker(fileURLToPath(import.meta.url), { workerData: { role: 'flood', url: `http://127.0.0.1:${port}/${route}/x`, connections, seconds } });
@@ -206,11 +215,27 @@ routes:
         const ok = await fetch(`http://127.0.0.1:${gw.port}/secure/x`, { headers: { authorization: `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}` } });
         if (ok.status !== 200) throw new Error(`the right password got ${ok.status}`);
         await plain(gw.port, 1); // warm-up
+        const loadBefore = loadavg()[0];
         const before = await gw.workers();
-        const phases = [{ flood: 0, ...(await phase(gw, 0)) }];
-        for (const c of FLOODS) phases.push({ flood: c, ...(await phase(gw, c)) });
+        // Rounds interleave the phases, so drift in the machine's other load falls on all of them.
         const most = Math.max(...FLOODS);
-        if (CONTROL) phases.push({ flood: most, control: true, ...(await phase(gw, most, 'static')) });
+        const plan = [{ flood: 0 }, ...FLOODS.map((c) => ({ flood: c })), ...(CONTROL ? [{ flood: most, control: true }] : [])];
+        const runs = plan.map(() => []);
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const [i, ph] of plan.entries()) runs[i].push(await phase(gw, ph.flood, ph.control ? 'static' : 'secure'));
+        }
+        const phases = plan.map((ph, i) => {
+          const rs = runs[i];
+          const statuses = {};
+          for (const r of rs) for (const [k, n] of Object.entries(r.floodResult?.statuses ?? {})) statuses[k] = (statuses[k] ?? 0) + n;
+          return {
+            ...ph,
+            plain: summary(rs.map((r) => r.plain)),
+            // The worker's event-loop delay: the median of the rounds' p99s, the largest max.
+            eventLoop: { pid: rs[0].eventLoop.pid, count: rs.reduce((a, r) => a + r.eventLoop.count, 0), p99: median(rs.map((r) => r.eventLoop.p99)), max: Math.max(...rs.map((r) => r.eventLoop.max)) },
+            floodResult: ph.flood === 0 ? null : { n: rs.reduce((a, r) => a + r.floodResult.n, 0), statuses },
+          };
+        });
         for (const p of phases) {
           const what = p.flood === 0 ? 'no flood' : p.control ? `control x${p.flood} (static 401, no auth)` : `flood x${p.flood}`;
           const answers = p.floodResult === null ? '' : `; flood answers ${JSON.stringify(p.floodResult.statuses)}`;
@@ -227,6 +252,7 @@ routes:
           workerPidsAfter: pids(afterW),
           workerDied: /worker died/.test(gw.output()),
           outputHasPassword: gw.output().includes(PASSWORD) || gw.output().includes('wrong-'),
+          loadavg1m: [r2(loadBefore), r2(loadavg()[0])],
         });
       } finally {
         gw.proc.kill('SIGTERM');
@@ -236,7 +262,7 @@ routes:
   } finally {
     upstream.postMessage('stop');
   }
-  const meta = { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg().map((x) => Math.round(x * 10) / 10), node: process.version, seconds: SECONDS, plainRate: RATE };
+  const meta = { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavg: loadavg().map((x) => Math.round(x * 10) / 10), node: process.version, secondsPerPhasePerRound: SECONDS, rounds: ROUNDS, plainRate: RATE };
   if (JSON_OUT) process.stdout.write(`${JSON.stringify({ meta, results })}\n`);
   else {
     console.log(JSON.stringify(meta));

@@ -10,8 +10,9 @@ export interface BasicCredentials {
 /** Longer tokens are refused before decoding (the header limits allow far more). */
 const MAX_TOKEN = 4096;
 const TOKEN = /^[A-Za-z0-9+/]+={0,2}$/;
-// eslint-disable-next-line no-control-regex
 const CTL = /[\x00-\x1f\x7f]/;
+/** fatal: bytes that are not UTF-8 throw rather than turn into U+FFFD. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** null: no Basic credentials (no header, or another scheme); 'malformed': Basic, but unreadable. */
 export function parseBasic(header: string | undefined): BasicCredentials | 'malformed' | null {
@@ -25,7 +26,7 @@ export function parseBasic(header: string | undefined): BasicCredentials | 'malf
   const bytes = Buffer.from(token, 'base64');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
   } catch {
     return 'malformed';
   }

@@ -105,12 +105,14 @@ export class BasicService {
     const hash = entry?.hash ?? realm.dummy;
     let pending = this.#pending.get(key);
     if (pending === undefined) {
+      // A full pool answers at once: a flood's refusals cost no promise, no thread.
+      if (this.#pool!.full) return BUSY;
       pending = this.#pool!.verify(hash, password);
       this.#pending.set(key, pending);
       void pending.finally(() => this.#pending.delete(key));
     }
     return pending.then((outcome) => {
-      if (outcome === 'busy') return new AuthFailure('busy', 'too many password checks in progress');
+      if (outcome === 'busy') return BUSY;
       if (outcome === 'failed') return new AuthFailure('unavailable', 'the password could not be checked');
       if (outcome === 'mismatch' || entry === undefined) return new AuthFailure('invalid', 'invalid user name or password');
       cache.add(key, entry.hash);
@@ -123,6 +125,8 @@ export class BasicService {
     this.#pool = null;
   }
 }
+
+const BUSY = new AuthFailure('busy', 'too many password checks in progress');
 
 function identity(realm: string, user: string, entry: HtpasswdUser): Identity {
   return { method: 'basic', consumer: user, claims: { realm }, scopes: [], roles: entry.roles };

@@ -46,8 +46,13 @@ export class VerifyPool {
     return this.#inPool;
   }
 
+  /** No room: verify() would answer 'busy'. */
+  get full(): boolean {
+    return this.#inPool >= this.settings.threads + this.settings.maxQueue;
+  }
+
   async verify(hash: string, password: string): Promise<VerifyOutcome> {
-    if (this.#inPool >= this.settings.threads + this.settings.maxQueue) return 'busy';
+    if (this.full) return 'busy';
     this.#inPool++;
     try {
       return (await this.#pool.run({ hash, password })) ? 'match' : 'mismatch';

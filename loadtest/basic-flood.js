@@ -85,7 +85,12 @@ async function main() {
   const JSON_OUT = process.env.FLOOD_JSON === '1';
   const CONTROL = process.env.FLOOD_CONTROL !== '0';
   const ADMIN_TOKEN = randomBytes(16).toString('hex');
-  const ALL_VARIANTS = { nice10: { threads: 1, maxQueue: 16, niceIncrement: 10 }, nice0: { threads: 1, maxQueue: 16, niceIncrement: 0 } };
+  const ALL_VARIANTS = {
+    nice10: { threads: 1, maxQueue: 16, niceIncrement: 10 },
+    nice0: { threads: 1, maxQueue: 16, niceIncrement: 0 },
+    nice19: { threads: 1, maxQueue: 16, niceIncrement: 19 },
+    threads2: { threads: 2, maxQueue: 16, niceIncrement: 10 },
+  };
   const names = (process.env.FLOOD_VARIANTS ?? 'nice10,nice0').split(',').filter((v) => v in ALL_VARIANTS);
   const say = (s) => (JSON_OUT ? process.stderr : process.stdout).write(`[basic-flood] ${s}\n`);
 
@@ -182,7 +187,7 @@ routes:
     const failures = {};
     for (const r of rounds) for (const [k, n] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + n;
     const pct = (q) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor((q / 100) * lat.length))] : NaN);
-    return { requests: lat.length, p50: r2(pct(50)), p99: r2(pct(99)), max: r2(lat.at(-1) ?? NaN), failures };
+    return { requests: lat.length, p50: r2(pct(50)), p90: r2(pct(90)), p99: r2(pct(99)), max: r2(lat.at(-1) ?? NaN), failures };
   }
   const r2 = (x) => Math.round(x * 100) / 100;
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -272,6 +277,7 @@ routes:
           variant: r.variant,
           flood: p.flood === 0 ? '-' : `${p.control ? 'control ' : ''}x${p.flood}`,
           'plain p50': p.plain.p50,
+          'plain p90': p.plain.p90,
           'plain p99': p.plain.p99,
           'plain max': p.plain.max,
           'loop p99': p.eventLoop.p99,

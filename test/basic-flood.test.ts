@@ -48,7 +48,7 @@ function runFlood(env: Record<string, string>): Promise<{ meta: unknown; results
 }
 
 test('wrong-password flood: plain requests on the same worker keep being served, the worker lives', async () => {
-  const { meta, results } = await runFlood({ FLOOD_JSON: '1', FLOOD_SECONDS: '3', FLOOD_VARIANTS: 'nice10', FLOOD_CONNECTIONS: '16,64', FLOOD_CONTROL: '0', PLAIN_RATE: '200' });
+  const { meta, results } = await runFlood({ FLOOD_JSON: '1', FLOOD_SECONDS: '3', FLOOD_ROUNDS: '1', FLOOD_VARIANTS: 'nice10', FLOOD_CONNECTIONS: '16,64', FLOOD_CONTROL: '0', PLAIN_RATE: '200' });
   assert.equal(results.length, 1, JSON.stringify(meta));
   const r = results[0]!;
   const [base, x16, x64] = r.phases as [Phase, Phase, Phase];

@@ -67,3 +67,25 @@ test('service: concurrent checks of the same credentials share one hash', async 
     s.close();
   }
 });
+
+test('service: a check under way against a hash a reload replaced is not shared with later requests', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
+  writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('old', 8)}\n`);
+  const s = new BasicService();
+  const cfg = { realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 };
+  s.configure(cfg, dir);
+  try {
+    const before = s.check('r', 'alice', 'old'); // under way while the file changes
+    writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('new', 8)}\n`);
+    s.configure(cfg, dir);
+    const after = s.check('r', 'alice', 'old');
+    assert.ok(!((await before) instanceof AuthFailure), 'asked before the reload: the old password held then');
+    const a = await after;
+    assert.ok(a instanceof AuthFailure && a.kind === 'invalid', 'asked after the reload: checked against the new hash');
+    const again = await s.check('r', 'alice', 'old');
+    assert.ok(again instanceof AuthFailure, 'and the old password was not cached against the new hash');
+    assert.ok(!((await s.check('r', 'alice', 'new')) instanceof AuthFailure));
+  } finally {
+    s.close();
+  }
+});

@@ -57,8 +57,12 @@ export class BasicService {
   #pool: VerifyPool | null = null;
   #cache: SuccessCache | null = null;
   #cacheSettings: [number, number] = [-1, -1];
-  /** Checks under way, by cache key: the same credentials sent again meanwhile wait for the same answer. */
-  readonly #pending = new Map<string, Promise<VerifyOutcome>>();
+  /**
+   * Checks under way, by cache key: the same credentials sent again meanwhile
+   * wait for the same answer, if it is against the same hash (a reload may
+   * have changed the user's hash since).
+   */
+  readonly #pending = new Map<string, { readonly hash: string; readonly outcome: Promise<VerifyOutcome> }>();
 
   /** A config version: files read first, so a file that went bad since the load check leaves this service as it was. */
   configure(section: BasicSectionConfig, configDir: string): void {
@@ -103,13 +107,18 @@ export class BasicService {
     if (entry !== undefined && cache.has(key, entry.hash)) return identity(realmName, user, entry);
     // Unknown users are checked too (against the realm's dummy hash) and always fail: same cost, same answer.
     const hash = entry?.hash ?? realm.dummy;
-    let pending = this.#pending.get(key);
+    const shared = this.#pending.get(key);
+    let pending = shared?.hash === hash ? shared.outcome : undefined;
     if (pending === undefined) {
       // A full pool answers at once: a flood's refusals cost no promise, no thread.
       if (this.#pool!.full) return BUSY;
-      pending = this.#pool!.verify(hash, password);
-      this.#pending.set(key, pending);
-      void pending.finally(() => this.#pending.delete(key));
+      const outcome = this.#pool!.verify(hash, password);
+      const mine = { hash, outcome };
+      this.#pending.set(key, mine);
+      void outcome.finally(() => {
+        if (this.#pending.get(key) === mine) this.#pending.delete(key);
+      });
+      pending = outcome;
     }
     return pending.then((outcome) => {
       if (outcome === 'busy') return BUSY;

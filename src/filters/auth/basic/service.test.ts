@@ -7,7 +7,19 @@ import bcrypt from '@node-rs/bcrypt';
 import argon2 from '@node-rs/argon2';
 import { AuthFailure } from '../authenticator.js';
 import type { HtpasswdUser } from './htpasswd.js';
+import type { BasicSectionConfig } from './schema.js';
 import { BasicService, dummyHash } from './service.js';
+
+/** A service over one realm `r` whose file `u` (in a fresh folder) holds `lines`; `write` replaces the file. */
+function withService(lines: string, extra: Partial<BasicSectionConfig> = {}): { s: BasicService; write(text: string): void; configure(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
+  const write = (text: string) => writeFileSync(join(dir, 'u'), text);
+  write(lines);
+  const s = new BasicService();
+  const configure = () => s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0, ...extra }, dir);
+  configure();
+  return { s, write, configure };
+}
 
 test('dummyHash: the parameters most users have; a real bcrypt hash when the realm is empty', () => {
   const b10 = bcrypt.hashSync('x', 10);
@@ -21,10 +33,7 @@ test('dummyHash: the parameters most users have; a real bcrypt hash when the rea
 });
 
 test('service: good, wrong, unknown; a cached success answers synchronously; a reload with a changed file forgets it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
-  writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('pw', 4)}:admin\n`);
-  const s = new BasicService();
-  s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir);
+  const { s, write, configure } = withService(`alice:${bcrypt.hashSync('pw', 4)}:admin\n`);
   try {
     const first = s.check('r', 'alice', 'pw');
     assert.ok(first instanceof Promise);
@@ -36,16 +45,16 @@ test('service: good, wrong, unknown; a cached success answers synchronously; a r
     const unknown = await s.check('r', 'mallory', 'pw');
     assert.ok(unknown instanceof AuthFailure && unknown.kind === 'invalid');
     // Same file again: the cache stays.
-    s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir);
+    configure();
     assert.ok(!(s.check('r', 'alice', 'pw') instanceof Promise));
-    writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('new', 4)}\n`);
-    s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir);
+    write(`alice:${bcrypt.hashSync('new', 4)}\n`);
+    configure();
     const old = s.check('r', 'alice', 'pw');
     assert.ok(old instanceof Promise);
     assert.ok((await old) instanceof AuthFailure);
     // A file gone bad since: configure throws and the service keeps what it had.
-    writeFileSync(join(dir, 'u'), 'alice:plaintext\n');
-    assert.throws(() => s.configure({ realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 }, dir), /line 1/);
+    write('alice:plaintext\n');
+    assert.throws(configure, /line 1/);
     assert.ok(!((await s.check('r', 'alice', 'new')) instanceof AuthFailure));
   } finally {
     s.close();
@@ -53,10 +62,7 @@ test('service: good, wrong, unknown; a cached success answers synchronously; a r
 });
 
 test('service: concurrent checks of the same credentials share one hash', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
-  writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('pw', 6)}\n`);
-  const s = new BasicService();
-  s.configure({ realms: { r: { htpasswd: 'u' } }, threads: 1, maxQueue: 0, niceIncrement: 0 }, dir);
+  const { s } = withService(`alice:${bcrypt.hashSync('pw', 6)}\n`, { threads: 1, maxQueue: 0 });
   try {
     // maxQueue 0: one check at a time; ten identical requests still all pass.
     const all = await Promise.all(Array.from({ length: 10 }, () => s.check('r', 'alice', 'pw')));
@@ -69,15 +75,11 @@ test('service: concurrent checks of the same credentials share one hash', async 
 });
 
 test('service: a check under way against a hash a reload replaced is not shared with later requests', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wicket-basic-svc-'));
-  writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('old', 8)}\n`);
-  const s = new BasicService();
-  const cfg = { realms: { r: { htpasswd: 'u' } }, niceIncrement: 0 };
-  s.configure(cfg, dir);
+  const { s, write, configure } = withService(`alice:${bcrypt.hashSync('old', 8)}\n`);
   try {
     const before = s.check('r', 'alice', 'old'); // under way while the file changes
-    writeFileSync(join(dir, 'u'), `alice:${bcrypt.hashSync('new', 8)}\n`);
-    s.configure(cfg, dir);
+    write(`alice:${bcrypt.hashSync('new', 8)}\n`);
+    configure();
     const after = s.check('r', 'alice', 'old');
     assert.ok(!((await before) instanceof AuthFailure), 'asked before the reload: the old password held then');
     const a = await after;

@@ -11,6 +11,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
+# Piscina task modules (basic auth password checks), compiled beside src/.
+COPY workers ./workers
 COPY config ./config
 # The production build compiles src/ without its tests (tsconfig.build.json).
 RUN npm run build:prod && npm prune --omit=dev

@@ -7,12 +7,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
+import bcrypt from '@node-rs/bcrypt';
 import { ROOT, getFresh, startGateway, workerPids, type Gateway } from './helpers/gateway.js';
 import { startUpstream, type Upstream } from './helpers/upstream.js';
 import { sleep } from './helpers/wait.js';
@@ -169,6 +170,8 @@ describe('the production image (the Dockerfile replayed: npm ci, build without t
       res.end(body);
     });
     echo = await startWsEcho();
+    // Basic auth checks passwords on piscina threads running dist/workers/: the image must hold it.
+    writeFileSync(join(prod, 'users.htpasswd'), `alice:${bcrypt.hashSync('prod-secret', 4)}\n`);
     gw = await startGateway(
       `upstreams:
   web: { targets: [ { url: "${upstream.url}" } ] }
@@ -183,6 +186,13 @@ routes:
     upstream: echo
     rewrite: { stripPrefix: /ws }
     websocket: {}
+  - name: basic
+    match: { path: "/basic/*" }
+    upstream: web
+    auth: { methods: [ { basic: { realm: staff } } ] }
+auth:
+  basic:
+    realms: { staff: { htpasswd: "${join(prod, 'users.htpasswd')}" } }
 `,
       { workers: 2, cli: join(prod, 'dist/src/cli.js') },
     );
@@ -220,6 +230,13 @@ routes:
     for (let i = 0; i < 4; i++) {
       assert.equal(await echoOnce(`ws://127.0.0.1:${gw!.port}/ws/echo`, `ping ${i}`), `ping ${i}`);
     }
+  });
+
+  test('a basic-auth route checks passwords on the hashing threads (workers/ is in the image)', async (t) => {
+    if (skip) return t.skip(skip);
+    const auth = (pw: string) => ({ authorization: `Basic ${Buffer.from(`alice:${pw}`).toString('base64')}` });
+    assert.equal((await fetch(`${gw!.url}/basic/x`, { headers: auth('prod-secret') })).status, 200);
+    assert.equal((await fetch(`${gw!.url}/basic/x`, { headers: auth('wrong') })).status, 401);
   });
 
   test('no worker exited', async (t) => {

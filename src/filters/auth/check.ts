@@ -4,6 +4,7 @@
 // own references (a provider that exists, a file that can be read).
 import type { Issue } from '../../config/errors.js';
 import { compileCondition } from './authorize.js';
+import { basicCheck } from './basic/check.js';
 import type { ConditionConfig } from './schema.js';
 import { introspectionCheck } from './introspection/check.js';
 import { oidcCheck } from './oidc/check.js';
@@ -24,6 +25,7 @@ const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {
   introspection: introspectionCheck,
   oidc: oidcCheck,
   jwt: jwtCheck,
+  basic: basicCheck,
 };
 
 function checkRequirement(r: unknown, at: At, haveRoles: boolean, issues: Issue[]): void {

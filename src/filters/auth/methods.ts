@@ -7,6 +7,7 @@ import type { AuthIo } from './services.js';
 import { introspectionMethod } from './introspection/index.js';
 import { oidcMethod } from './oidc/index.js';
 import { jwtMethod } from './jwt/index.js';
+import { basicMethod } from './basic/index.js';
 
 export interface AuthMethod {
   /** The key in a route's auth.methods[] entry and in the top-level auth section. */
@@ -26,4 +27,5 @@ export const METHODS: readonly AuthMethod[] = [
   jwtMethod,
   introspectionMethod,
   oidcMethod,
+  basicMethod,
 ];

@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { IntrospectionRouteSchema, IntrospectionSectionSchema } from './introspection/schema.js';
 import { OidcRouteSchema, OidcSectionSchema } from './oidc/schema.js';
 import { JwtRouteSchema, JwtSectionSchema } from './jwt/schema.js';
+import { BasicRouteSchema, BasicSectionSchema } from './basic/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -15,12 +16,14 @@ const METHOD_ROUTE_SCHEMAS: Record<string, TSchema> = {
   introspection: IntrospectionRouteSchema,
   oidc: OidcRouteSchema,
   jwt: JwtRouteSchema,
+  basic: BasicRouteSchema,
 };
 /** A method's shared settings under the top-level auth section, by method key. */
 const METHOD_SECTION_SCHEMAS: Record<string, TSchema> = {
   introspection: IntrospectionSectionSchema,
   oidc: OidcSectionSchema,
   jwt: JwtSectionSchema,
+  basic: BasicSectionSchema,
 };
 
 const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9a-z-]+$", description: 'A lower-case header name' });

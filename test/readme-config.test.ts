@@ -97,3 +97,21 @@ test('parseConfig accepts the README example config', (t) => {
   assert.deepEqual(cfg.routes.map((r) => r.name).sort(), [...routes].sort());
   assert.deepEqual(Object.keys(cfg.upstreams).sort(), Object.keys(data.upstreams as object).sort());
 });
+
+test('the "Identity and access" example is a config Wicket accepts (with listeners and upstreams added)', (t) => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const heading = readme.search(/^### Identity and access\s*$/m);
+  assert.ok(heading >= 0);
+  const open = readme.slice(heading).match(/^```ya?ml\s*\n/m)!;
+  const start = heading + open.index! + open[0].length;
+  const block = readme.slice(start, readme.indexOf('\n```', start) + 1);
+  const text = `listen: { http: { port: 8080 } }\nupstreams:\n  api: { targets: [ { url: "http://127.0.0.1:9001" } ] }\n  web: { targets: [ { url: "http://127.0.0.1:9002" } ] }\n${block}`;
+  // The secrets the example names come from the environment (checked at load).
+  const env = { IDP_SECRET: 'x'.repeat(16), OIDC_SECRET: 'y'.repeat(16), OIDC_COOKIE_KEY: 'z'.repeat(40) };
+  for (const [k, v] of Object.entries(env)) process.env[k] = v;
+  t.after(() => {
+    for (const k of Object.keys(env)) delete process.env[k];
+  });
+  const cfg = parseConfig(text, join(tmpdir(), 'identity-example.yaml'), {});
+  assert.deepEqual(cfg.routes.map((r) => r.name), ['reports', 'app']);
+});

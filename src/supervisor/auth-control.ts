@@ -5,6 +5,7 @@
 // and its admin endpoints live under /auth/<method>/.
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { ApiKeyControl } from '../filters/auth/api-key/control.js';
 
 export interface AuthControlEnv {
   readonly log: Logger;
@@ -44,7 +45,9 @@ export interface AuthControl {
 }
 
 /** Method key -> its control. A method with gateway-wide state adds one line. */
-export const AUTH_CONTROLS: Readonly<Record<string, (env: AuthControlEnv) => AuthControl>> = {};
+export const AUTH_CONTROLS: Readonly<Record<string, (env: AuthControlEnv) => AuthControl>> = {
+  apiKey: (env) => new ApiKeyControl(env),
+};
 
 export class SupervisorAuth {
   readonly #controls = new Map<string, AuthControl>();

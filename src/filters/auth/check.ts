@@ -5,6 +5,7 @@
 import type { Issue } from '../../config/errors.js';
 import { compileCondition } from './authorize.js';
 import type { ConditionConfig } from './schema.js';
+import { apiKeyCheck } from './api-key/check.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -17,7 +18,9 @@ export interface MethodCheck {
 }
 
 /** Method key -> its checks (one line per method that has any). */
-const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {};
+const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {
+  apiKey: apiKeyCheck,
+};
 
 function checkRequirement(r: unknown, at: At, haveRoles: boolean, issues: Issue[]): void {
   if (!isObj(r)) return;

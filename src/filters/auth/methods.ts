@@ -4,6 +4,7 @@
 // auth section (key sets, key tables, a hashing pool).
 import type { AuthenticatorFactory } from './authenticator.js';
 import type { AuthIo } from './services.js';
+import { apiKeyMethod } from './api-key/index.js';
 
 export interface AuthMethod {
   /** The key in a route's auth.methods[] entry and in the top-level auth section. */
@@ -19,4 +20,6 @@ export interface AuthMethod {
   readonly close?: (service: unknown) => void;
 }
 
-export const METHODS: readonly AuthMethod[] = [];
+export const METHODS: readonly AuthMethod[] = [
+  apiKeyMethod, // apiKey: keys the gateway issues (api-key/)
+];

@@ -4,13 +4,18 @@
 // fragments live in its folder; a new method adds one line to each record
 // below and one to methods.ts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ApiKeyRouteSchema, ApiKeySectionSchema } from './api-key/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
 /** A method's config inside a route's auth.methods[] entry, by method key. */
-const METHOD_ROUTE_SCHEMAS: Record<string, TSchema> = {};
+const METHOD_ROUTE_SCHEMAS: Record<string, TSchema> = {
+  apiKey: ApiKeyRouteSchema,
+};
 /** A method's shared settings under the top-level auth section, by method key. */
-const METHOD_SECTION_SCHEMAS: Record<string, TSchema> = {};
+const METHOD_SECTION_SCHEMAS: Record<string, TSchema> = {
+  apiKey: ApiKeySectionSchema,
+};
 
 const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9a-z-]+$", description: 'A lower-case header name' });
 

@@ -10,9 +10,12 @@
 //   BENCH_LIMITS=1                           # also Wicket with a per-IP local rate limit that never trips
 //                                            # ("wicket-limit") and the same on the Redis tier ("wicket-redis",
 //                                            # redis://127.0.0.1:6379 or BENCH_REDIS_URL)
+//   BENCH_APIKEY=1                           # also Wicket with the apiKey auth method on the route, wrk
+//                                            # sending a key the gateway issued ("wicket-apikey")
 //
 // See native-bench/README.md for what it measures and how to read it.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -30,8 +33,9 @@ const BASELINE_CLI = BASELINE && path.join(BASELINE, 'dist', 'src', 'cli.js');
 const BALANCER = process.env.BENCH_BALANCER || 'round-robin';
 const WICKET_WORKERS = Number(process.env.BENCH_WORKERS || '1');
 const LIMITS = process.env.BENCH_LIMITS === '1';
+const APIKEY = process.env.BENCH_APIKEY === '1';
 const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
-const ALL_PROXIES = ['wicket', ...(BASELINE ? ['baseline'] : []), ...(LIMITS ? ['wicket-limit', 'wicket-redis'] : []), 'nginx', 'haproxy', 'fastify'];
+const ALL_PROXIES = ['wicket', ...(BASELINE ? ['baseline'] : []), ...(LIMITS ? ['wicket-limit', 'wicket-redis'] : []), ...(APIKEY ? ['wicket-apikey'] : []), 'nginx', 'haproxy', 'fastify'];
 const THREADS = 1;
 const CONNECTIONS = 64; // wrk client connections == upstream pool size of every proxy
 const BODY_BYTES = 100;
@@ -73,7 +77,7 @@ const settings = {
 };
 if (!(settings.cooldownSeconds >= 0)) fail('BENCH_COOLDOWN must be a number of seconds >= 0');
 if (!(settings.startTimeoutSeconds > 0)) fail('BENCH_START_TIMEOUT must be a number of seconds > 0');
-if (settings.portBase + 11 > 65535) fail('BENCH_PORT_BASE too high');
+if (settings.portBase + 13 > 65535) fail('BENCH_PORT_BASE too high');
 
 let selected = ALL_PROXIES;
 if (E.BENCH_ONLY && E.BENCH_ONLY.trim() !== '') {
@@ -98,6 +102,8 @@ const PORTS = {
   'wicket-limitAdmin': settings.portBase + 9,
   'wicket-redis': settings.portBase + 10,
   'wicket-redisAdmin': settings.portBase + 11,
+  'wicket-apikey': settings.portBase + 12,
+  'wicket-apikeyAdmin': settings.portBase + 13,
 };
 const UPSTREAM_URL = `http://127.0.0.1:${PORTS.upstream}`;
 
@@ -406,7 +412,7 @@ function portsInUse() {
   for (const p of selected) list.push([p, PORTS[p]]);
   if (selected.includes('wicket')) list.push(['wicket admin', PORTS.wicketAdmin]);
   if (selected.includes('baseline')) list.push(['baseline admin', PORTS.baselineAdmin]);
-  for (const n of ['wicket-limit', 'wicket-redis']) if (selected.includes(n)) list.push([`${n} admin`, PORTS[`${n}Admin`]]);
+  for (const n of ['wicket-limit', 'wicket-redis', 'wicket-apikey']) if (selected.includes(n)) list.push([`${n} admin`, PORTS[`${n}Admin`]]);
   return list;
 }
 
@@ -429,9 +435,9 @@ async function checkPortsFree(when) {
 
 // ---------------------------------------------------------------- HTTP probe
 
-function httpGet(port, urlPath = '/', timeoutMs = 1000) {
+function httpGet(port, urlPath = '/', timeoutMs = 1000, headers = {}) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, headers: { connection: 'close' } }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false, headers: { connection: 'close', ...headers } }, (res) => {
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
@@ -456,8 +462,8 @@ async function waitReady(c, label, checks) {
       );
     }
     let allOk = true;
-    for (const [desc, port, p, pred] of checks) {
-      const r = await httpGet(port, p);
+    for (const [desc, port, p, pred, probe] of checks) {
+      const r = probe ? await probe() : await httpGet(port, p);
       if (!pred(r)) {
         allOk = false;
         last = `${desc}: ${r.status ? `HTTP ${r.status}, ${r.body ? r.body.length : 0}-byte body` : r.error}`;
@@ -488,12 +494,48 @@ function limitYaml(tier) {
   ].join('\n');
 }
 
-function wicketYaml(port = PORTS.wicket, adminPort = PORTS.wicketAdmin, balancer = BALANCER, routes = null) {
+/** The same route as plain Wicket's, behind the apiKey method (the key store in a file, keys made through the admin API). */
+function apiKeyYaml() {
+  return [
+    'auth:',
+    `  apiKey: { hashSecretEnv: ${APIKEY_SECRET_ENV}, file: bench-api-keys.json }`,
+    'routes:',
+    '  - name: all',
+    '    match: { path: "/*" }',
+    '    upstream: up',
+    '    auth: { methods: [ { apiKey: {} } ] }',
+    '',
+  ].join('\n');
+}
+const APIKEY_SECRET_ENV = 'WICKET_BENCH_API_KEY_SECRET';
+const APIKEY_ADMIN_TOKEN = randomBytes(24).toString('base64url');
+/** The key wrk sends to wicket-apikey (made once the gateway is up). */
+let benchApiKey = null;
+
+/** POST to a Wicket admin endpoint with the bench's admin token; resolves with the JSON answer. */
+function adminPost(port, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request(
+      { host: '127.0.0.1', port, path: urlPath, method: 'POST', agent: false, headers: { authorization: `Bearer ${APIKEY_ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(Buffer.concat(chunks).toString())) : reject(new Error(`admin POST ${urlPath}: HTTP ${res.statusCode}`))));
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+function wicketYaml(port = PORTS.wicket, adminPort = PORTS.wicketAdmin, balancer = BALANCER, routes = null, adminToken = null) {
   const lines = [
     '# generated by native-bench/proxy-bench.js',
     `workers: ${WICKET_WORKERS}`,
     `listen: { http: { host: 127.0.0.1, port: ${port} } }`,
-    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    `admin: { host: 127.0.0.1, port: ${adminPort}${adminToken ? `, token: "${adminToken}"` : ''} }`,
     'log: { level: warn, access: false }',
     'upstreams:',
     `  up: { ${balancer ? `balancer: ${balancer}, ` : ''}targets: [ { url: "${UPSTREAM_URL}" } ], connections: ${CONNECTIONS} }`,
@@ -617,6 +659,23 @@ async function startProxy(name, tools, tmp, configs) {
       ]);
       return c;
     }
+    case 'wicket-apikey': {
+      const cfgPath = path.join(tmp, `${name}.yaml`);
+      configs[name] = wicketYaml(PORTS[name], PORTS[`${name}Admin`], BALANCER, apiKeyYaml(), APIKEY_ADMIN_TOKEN);
+      fs.writeFileSync(cfgPath, configs[name]);
+      process.env[APIKEY_SECRET_ENV] ??= randomBytes(32).toString('base64url'); // the child inherits it
+      const c = startChild(name, process.execPath, [WICKET_CLI, 'start', '--config', cfgPath]);
+      const admin = PORTS[`${name}Admin`];
+      await waitReady(c, name, [
+        ['admin GET /healthz', admin, '/healthz', (r) => r.status === 200],
+        ['proxy GET / without a key', PORTS[name], '/', (r) => r.status === 401],
+      ]);
+      await adminPost(admin, '/auth/apiKey/consumers', { name: 'bench' });
+      benchApiKey = (await adminPost(admin, '/auth/apiKey/consumers/bench/keys', {})).key;
+      const probe = () => httpGet(PORTS[name], '/', 1000, { 'x-api-key': benchApiKey });
+      await waitReady(c, name, [['proxy GET / with the key', PORTS[name], '/', okProxied, probe]]);
+      return c;
+    }
     case 'baseline': {
       // Another checkout's build, same config: a before/after of Wicket in one run.
       // Its balancer key is left out (older builds balance per worker).
@@ -687,7 +746,8 @@ function parseWrk(text) {
 }
 
 async function runWrk(tools, name, port, duration) {
-  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration.arg}`, '--latency', `http://127.0.0.1:${port}/`];
+  const key = name === 'wicket-apikey' ? ['-H', `x-api-key: ${benchApiKey}`] : [];
+  const args = [`-t${THREADS}`, `-c${CONNECTIONS}`, `-d${duration.arg}`, '--latency', ...key, `http://127.0.0.1:${port}/`];
   const c = startChild(`wrk:${name}`, tools.wrk, args);
   let timedOut = false;
   // Hard bound: wrk's own -d plus a generous margin; then the whole group is killed.
@@ -703,7 +763,8 @@ async function runWrk(tools, name, port, duration) {
   if (timedOut) error = `wrk did not finish within ${duration.seconds + 30}s and was killed`;
   else if (c.code !== 0) error = `wrk exited with code ${c.code} signal ${c.signal}: ${c.stderr.trim()}`;
   else if (parsed.rps === null || parsed.p50Ms === null || parsed.p99Ms === null) error = 'could not parse wrk output';
-  return { command: `wrk ${args.join(' ')}`, ...parsed, error, raw: c.stdout + (c.stderr ? `\n[stderr]\n${c.stderr}` : '') };
+  // The key is a secret like any other: not in the results file.
+  return { command: `wrk ${args.join(' ')}`.replace(benchApiKey ?? '\0', '<api key>'), ...parsed, error, raw: c.stdout + (c.stderr ? `\n[stderr]\n${c.stderr}` : '') };
 }
 
 function errorsCell(r) {

@@ -300,6 +300,16 @@ describe('file store, one gateway with 2 workers', { timeout: 120_000 }, () => {
     assert.equal((await admin(gw, 'GET', '/auth/apiKey/consumers/carol')).status, 404);
   });
 
+  test('a reload (SIGHUP) keeps every worker\'s table: workers get only changes, and keep what they have', async () => {
+    gw.writeConfig(config(up, `file: "${storeFile}"`).replace('hideCredentials: false', 'hideCredentials: true'));
+    gw.signal('SIGHUP');
+    await gw.waitFor('config reloaded');
+    assert.ok(await everyWorker(gw, '/k/a', { 'x-api-key': alice.key }, 200));
+    const fwd = await get(gw, '/fwd/a', { 'x-key': alice.key });
+    assert.equal(fwd.status, 200);
+    assert.equal(upstreamSaw(fwd).headers['x-key'], undefined, 'the new route settings are in force');
+  });
+
   test('a restart keeps consumers and keys (the store file, mode 0600)', async () => {
     const before = await (await admin(gw, 'GET', '/auth/apiKey/consumers')).json();
     await gw.stop();
@@ -321,11 +331,11 @@ describe('Redis store, two gateways', { skip: redisSkip(), timeout: 120_000 }, (
   before(async () => {
     redis = await startRedisServer();
     const store = `redis: { url: "${redis.url}", keyPrefix: "gwtest:{apikey}:" }`;
-    [a, b] = await Promise.all([
-      startGateway(config(up, store), { workers: 2, adminToken: TOKEN, env: ENV }),
-      startGateway(config(up, store), { workers: 2, adminToken: TOKEN, env: ENV }),
-    ]);
-    gateways.push(a, b);
+    // One after the other: four workers starting at once on a busy 2-vCPU machine can miss the harness's start deadline.
+    a = await startGateway(config(up, store), { workers: 2, adminToken: TOKEN, env: ENV });
+    gateways.push(a);
+    b = await startGateway(config(up, store), { workers: 2, adminToken: TOKEN, env: ENV });
+    gateways.push(b);
   });
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);

@@ -207,6 +207,7 @@ export class RedisStore implements KeyStore {
   }
 
   used(id: string, at: number): void {
+    if (!this.state.keys.has(id)) return; // revoked since (the report is a few seconds old)
     if ((this.#usedBatch.get(id) ?? 0) < at) this.#usedBatch.set(id, at);
     if ((this.state.used.get(id) ?? 0) < at) this.state.used.set(id, at);
   }

@@ -4,13 +4,13 @@
 // its hash.
 import type { KeyObject } from 'node:crypto';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import type { AuthAdminAnswer, AuthAdminCall } from '../../../supervisor/auth-control.js';
 import { ERRORS, type ErrorCode } from '../../../pipeline/errors.js';
 import { hashKey, newKey } from './keys.js';
 import type { Change, ConsumerRecord, Intent, KeyRecord, Refusal } from './records.js';
 import { CONSUMER_NAME, ROLE_OR_SCOPE } from './stored.js';
 import { StoreUnavailableError, type KeyStore } from './store.js';
+import { checker } from './validate.js';
 
 const TEN_YEARS = 315_360_000;
 const strict = { additionalProperties: false } as const;
@@ -51,12 +51,15 @@ const REFUSED: Readonly<Record<Refusal, ErrorCode>> = {
   'key-exists': 'WICKET_ERR_API_KEY_STORE_UNAVAILABLE', // a random 48-bit id taken twice: try again
 };
 
+const problems = new Map<TSchema, (v: unknown) => string | null>();
+
 /** The body as `schema` wants it, or a 400 naming the first problem. */
 function body<T>(schema: TSchema, v: unknown): T | AuthAdminAnswer {
   const b = v ?? {};
-  if (Value.Check(schema, b)) return b as T;
-  const e = Value.Errors(schema, b).First();
-  return fail('WICKET_ERR_BAD_REQUEST', `body${e?.path ?? ''}: ${e?.message ?? 'invalid'}`);
+  let check = problems.get(schema);
+  if (check === undefined) problems.set(schema, (check = checker(schema)));
+  const problem = check(b);
+  return problem === null ? (b as T) : fail('WICKET_ERR_BAD_REQUEST', `body ${problem}`);
 }
 const isAnswer = (v: unknown): v is AuthAdminAnswer => v !== null && typeof v === 'object' && 'status' in v && 'body' in v;
 

@@ -30,7 +30,7 @@ test('apiKey config checks', () => {
   assert.deepEqual(errors(`auth:\n  apiKey: { hashSecretEnv: ${ENV}, file: k.json, redis: { url: "redis://127.0.0.1:6379" } }`), ['auth.apiKey: exactly one key store: file or redis']);
   assert.deepEqual(errors(''), ['routes[0].auth.methods[0].apiKey: apiKey needs the top-level auth.apiKey section (its key store)']);
   writeFileSync(join(dir, 'bad.json'), '[]');
-  assert.deepEqual(errors(`auth:\n  apiKey: { hashSecretEnv: ${ENV}, file: bad.json }`), [`auth.apiKey.file: ${join(dir, 'bad.json')}: not an API-key store (/: Expected object)`]);
+  assert.deepEqual(errors(`auth:\n  apiKey: { hashSecretEnv: ${ENV}, file: bad.json }`), [`auth.apiKey.file: ${join(dir, 'bad.json')}: not an API-key store (/: must be object)`]);
   assert.match(errors(`auth:\n  apiKey: { hashSecretEnv: ${ENV}, file: nowhere/keys.json }`)[0]!, /^auth\.apiKey\.file: .*ENOENT/);
   assert.match(errors(`auth:\n  apiKey: { hashSecretEnv: ${ENV}, file: keys.json }`, '{ methods: [ { apiKey: { header: X-Key } } ] }')[0]!, /^routes\[0\]\.auth\.methods\[0\]\.apiKey\.header/);
   delete process.env[ENV];

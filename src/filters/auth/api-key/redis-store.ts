@@ -244,7 +244,9 @@ export class RedisStore implements KeyStore {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     await this.#flushUsed();
-    await Promise.all([this.#cmd, this.#sub].map((r) => r.quit().catch(() => r.disconnect())));
+    // Not QUIT: with Redis away it would wait for a reconnection that may never come.
+    this.#cmd.disconnect();
+    this.#sub.disconnect();
   }
 }
 

@@ -1,8 +1,8 @@
 // The shapes a store holds, checked when read back (a file edited by hand, or
 // another gateway's Redis writes, must not put a malformed record in a worker).
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import type { ConsumerRecord, KeyRecord } from './records.js';
+import { checker } from './validate.js';
 
 const Ms = Type.Integer({ minimum: 0 });
 /** Consumer names go into upstream headers and admin paths: no spaces, no control bytes. */
@@ -36,12 +36,16 @@ export const StoreFile = Type.Object({
 });
 export type StoreFileContent = Static<typeof StoreFile>;
 
+const consumerProblem = checker(StoredConsumer);
+const keyProblem = checker(StoredKey);
+const fileProblem = checker(StoreFile);
+
 export function asConsumer(v: unknown): ConsumerRecord | null {
-  return Value.Check(StoredConsumer, v) ? (v as ConsumerRecord) : null;
+  return consumerProblem(v) === null ? (v as ConsumerRecord) : null;
 }
 
 export function asKey(v: unknown): KeyRecord | null {
-  return Value.Check(StoredKey, v) ? (v as KeyRecord) : null;
+  return keyProblem(v) === null ? (v as KeyRecord) : null;
 }
 
 /** The file's records, or what is wrong with it (the first error's path). */
@@ -52,7 +56,6 @@ export function parseStoreFile(text: string): StoreFileContent | string {
   } catch (err) {
     return `not JSON (${(err as Error).message})`;
   }
-  if (Value.Check(StoreFile, v)) return v;
-  const e = Value.Errors(StoreFile, v).First();
-  return `not an API-key store${e === undefined ? '' : ` (${e.path || '/'}: ${e.message})`}`;
+  const problem = fileProblem(v);
+  return problem === null ? (v as StoreFileContent) : `not an API-key store (${problem})`;
 }

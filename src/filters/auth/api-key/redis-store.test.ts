@@ -17,6 +17,13 @@ const key = (id: string, consumer = 'alice', expiresAt: number | null = null): K
 
 let srv: RedisServer;
 let prefixSeq = 0;
+/** Every store made, closed at the end even when a test failed (open connections would keep the file running). */
+const made: RedisStore[] = [];
+const store = (prefix: string, e: StoreEvents): RedisStore => {
+  const s = new RedisStore({ url: srv.url, keyPrefix: prefix }, e, log);
+  made.push(s);
+  return s;
+};
 
 function events(): StoreEvents & { seen: Change[]; reloads: number } {
   const e = { seen: [] as Change[], reloads: 0, changed: (c: Change) => e.seen.push(c), reloaded: () => void e.reloads++ };
@@ -27,8 +34,8 @@ async function pair(): Promise<{ a: RedisStore; b: RedisStore; ea: ReturnType<ty
   const prefix = `t${++prefixSeq}:{apikey}:`;
   const ea = events();
   const eb = events();
-  const a = new RedisStore({ url: srv.url, keyPrefix: prefix }, ea, log);
-  const b = new RedisStore({ url: srv.url, keyPrefix: prefix }, eb, log);
+  const a = store(prefix, ea);
+  const b = store(prefix, eb);
   assert.ok(await until(() => a.ready && b.ready, 5000), 'both loaded');
   return { a, b, ea, eb, prefix };
 }
@@ -37,6 +44,7 @@ before(async () => {
   if (!skip) srv = await startRedisServer();
 });
 after(async () => {
+  await Promise.all(made.map((s) => s.close()));
   await srv?.stop();
 });
 
@@ -67,7 +75,7 @@ test('a store started later loads what is there; a missed change (version gap) r
   await a.commit({ op: 'consumer', consumer: { name: 'alice', roles: [], scopes: [], createdAt: T } });
   await a.commit({ op: 'key', key: key('aaaaaaaaaaaa') });
   const ec = events();
-  const c = new RedisStore({ url: srv.url, keyPrefix: prefix }, ec, log);
+  const c = store(prefix, ec);
   assert.ok(await until(() => c.ready, 5000));
   assert.deepEqual([...c.state.keys.keys()], ['aaaaaaaaaaaa']);
   // A change written behind the stores' backs (no message): the next message's number shows the gap.
@@ -86,6 +94,7 @@ test('last-used times from either store are visible to both', { skip }, async ()
   const { a, b } = await pair();
   await a.commit({ op: 'consumer', consumer: { name: 'alice', roles: [], scopes: [], createdAt: T } });
   await a.commit({ op: 'key', key: key('aaaaaaaaaaaa') });
+  assert.ok(await until(() => b.state.keys.has('aaaaaaaaaaaa'), 2000)); // a worker only reports keys its supervisor sent it
   b.used('aaaaaaaaaaaa', T + 10);
   await b.close(); // flushes its batch
   assert.deepEqual(await a.lastUsed(['aaaaaaaaaaaa']), [T + 10]);

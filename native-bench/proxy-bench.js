@@ -14,9 +14,12 @@
 //                                            # verified-token cache on, one token sent by every request), and
 //                                            # plain Wicket sent the same Authorization header ("wicket-bearer":
 //                                            # what the header's bytes cost without any auth)
+//   BENCH_APIKEY=1                           # also Wicket with the apiKey auth method on the route, wrk
+//                                            # sending a key the gateway issued ("wicket-apikey")
 //
 // See native-bench/README.md for what it measures and how to read it.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -35,8 +38,9 @@ const BALANCER = process.env.BENCH_BALANCER || 'round-robin';
 const WICKET_WORKERS = Number(process.env.BENCH_WORKERS || '1');
 const LIMITS = process.env.BENCH_LIMITS === '1';
 const JWT_ROUTE = process.env.BENCH_JWT === '1';
+const APIKEY = process.env.BENCH_APIKEY === '1';
 const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379';
-const ALL_PROXIES = ['wicket', ...(BASELINE ? ['baseline'] : []), ...(LIMITS ? ['wicket-limit', 'wicket-redis'] : []), ...(JWT_ROUTE ? ['wicket-jwt', 'wicket-bearer'] : []), 'nginx', 'haproxy', 'fastify'];
+const ALL_PROXIES = ['wicket', ...(BASELINE ? ['baseline'] : []), ...(LIMITS ? ['wicket-limit', 'wicket-redis'] : []), ...(JWT_ROUTE ? ['wicket-jwt', 'wicket-bearer'] : []), ...(APIKEY ? ['wicket-apikey'] : []), 'nginx', 'haproxy', 'fastify'];
 const THREADS = 1;
 const CONNECTIONS = 64; // wrk client connections == upstream pool size of every proxy
 const BODY_BYTES = 100;
@@ -78,7 +82,7 @@ const settings = {
 };
 if (!(settings.cooldownSeconds >= 0)) fail('BENCH_COOLDOWN must be a number of seconds >= 0');
 if (!(settings.startTimeoutSeconds > 0)) fail('BENCH_START_TIMEOUT must be a number of seconds > 0');
-if (settings.portBase + 15 > 65535) fail('BENCH_PORT_BASE too high');
+if (settings.portBase + 17 > 65535) fail('BENCH_PORT_BASE too high');
 
 let selected = ALL_PROXIES;
 if (E.BENCH_ONLY && E.BENCH_ONLY.trim() !== '') {
@@ -107,11 +111,14 @@ const PORTS = {
   'wicket-jwtAdmin': settings.portBase + 13,
   'wicket-bearer': settings.portBase + 14,
   'wicket-bearerAdmin': settings.portBase + 15,
+  'wicket-apikey': settings.portBase + 16,
+  'wicket-apikeyAdmin': settings.portBase + 17,
 };
 /** wicket-jwt: its public key (PEM) and the one token every request carries (made in main). */
 const jwt = { spki: '', token: '' };
-/** Request headers per proxy (only the JWT pair sends any). */
-const headersFor = (name) => (name === 'wicket-jwt' || name === 'wicket-bearer' ? { authorization: `Bearer ${jwt.token}` } : {});
+/** Request headers per proxy (the JWT pair and the API-key variant send credentials). */
+const headersFor = (name) =>
+  name === 'wicket-jwt' || name === 'wicket-bearer' ? { authorization: `Bearer ${jwt.token}` } : name === 'wicket-apikey' ? { 'x-api-key': benchApiKey } : {};
 const UPSTREAM_URL = `http://127.0.0.1:${PORTS.upstream}`;
 
 // ---------------------------------------------------------------- small helpers
@@ -419,7 +426,7 @@ function portsInUse() {
   for (const p of selected) list.push([p, PORTS[p]]);
   if (selected.includes('wicket')) list.push(['wicket admin', PORTS.wicketAdmin]);
   if (selected.includes('baseline')) list.push(['baseline admin', PORTS.baselineAdmin]);
-  for (const n of ['wicket-limit', 'wicket-redis', 'wicket-jwt', 'wicket-bearer']) if (selected.includes(n)) list.push([`${n} admin`, PORTS[`${n}Admin`]]);
+  for (const n of ['wicket-limit', 'wicket-redis', 'wicket-jwt', 'wicket-bearer', 'wicket-apikey']) if (selected.includes(n)) list.push([`${n} admin`, PORTS[`${n}Admin`]]);
   return list;
 }
 
@@ -469,8 +476,9 @@ async function waitReady(c, label, checks) {
       );
     }
     let allOk = true;
-    for (const [desc, port, p, pred, headers] of checks) {
-      const r = await httpGet(port, p, 1000, headers);
+    // The fifth entry: request headers, or a probe of its own.
+    for (const [desc, port, p, pred, extra] of checks) {
+      const r = typeof extra === 'function' ? await extra() : await httpGet(port, p, 1000, extra);
       if (!pred(r)) {
         allOk = false;
         last = `${desc}: ${r.status ? `HTTP ${r.status}, ${r.body ? r.body.length : 0}-byte body` : r.error}`;
@@ -517,12 +525,48 @@ function jwtYaml() {
   ].join('\n');
 }
 
-function wicketYaml(port = PORTS.wicket, adminPort = PORTS.wicketAdmin, balancer = BALANCER, routes = null) {
+/** The same route as plain Wicket's, behind the apiKey method (the key store in a file, keys made through the admin API). */
+function apiKeyYaml() {
+  return [
+    'auth:',
+    `  apiKey: { hashSecretEnv: ${APIKEY_SECRET_ENV}, file: bench-api-keys.json }`,
+    'routes:',
+    '  - name: all',
+    '    match: { path: "/*" }',
+    '    upstream: up',
+    '    auth: { methods: [ { apiKey: {} } ] }',
+    '',
+  ].join('\n');
+}
+const APIKEY_SECRET_ENV = 'WICKET_BENCH_API_KEY_SECRET';
+const APIKEY_ADMIN_TOKEN = randomBytes(24).toString('base64url');
+/** The key wrk sends to wicket-apikey (made once the gateway is up). */
+let benchApiKey = null;
+
+/** POST to a Wicket admin endpoint with the bench's admin token; resolves with the JSON answer. */
+function adminPost(port, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request(
+      { host: '127.0.0.1', port, path: urlPath, method: 'POST', agent: false, headers: { authorization: `Bearer ${APIKEY_ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (d) => chunks.push(d));
+        res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(Buffer.concat(chunks).toString())) : reject(new Error(`admin POST ${urlPath}: HTTP ${res.statusCode}`))));
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+function wicketYaml(port = PORTS.wicket, adminPort = PORTS.wicketAdmin, balancer = BALANCER, routes = null, adminToken = null) {
   const lines = [
     '# generated by native-bench/proxy-bench.js',
     `workers: ${WICKET_WORKERS}`,
     `listen: { http: { host: 127.0.0.1, port: ${port} } }`,
-    `admin: { host: 127.0.0.1, port: ${adminPort} }`,
+    `admin: { host: 127.0.0.1, port: ${adminPort}${adminToken ? `, token: "${adminToken}"` : ''} }`,
     'log: { level: warn, access: false }',
     'upstreams:',
     `  up: { ${balancer ? `balancer: ${balancer}, ` : ''}targets: [ { url: "${UPSTREAM_URL}" } ], connections: ${CONNECTIONS} }`,
@@ -649,6 +693,23 @@ async function startProxy(name, tools, tmp, configs) {
       ]);
       return c;
     }
+    case 'wicket-apikey': {
+      const cfgPath = path.join(tmp, `${name}.yaml`);
+      configs[name] = wicketYaml(PORTS[name], PORTS[`${name}Admin`], BALANCER, apiKeyYaml(), APIKEY_ADMIN_TOKEN);
+      fs.writeFileSync(cfgPath, configs[name]);
+      process.env[APIKEY_SECRET_ENV] ??= randomBytes(32).toString('base64url'); // the child inherits it
+      const c = startChild(name, process.execPath, [WICKET_CLI, 'start', '--config', cfgPath]);
+      const admin = PORTS[`${name}Admin`];
+      await waitReady(c, name, [
+        ['admin GET /healthz', admin, '/healthz', (r) => r.status === 200],
+        ['proxy GET / without a key', PORTS[name], '/', (r) => r.status === 401],
+      ]);
+      await adminPost(admin, '/auth/apiKey/consumers', { name: 'bench' });
+      benchApiKey = (await adminPost(admin, '/auth/apiKey/consumers/bench/keys', {})).key;
+      const probe = () => httpGet(PORTS[name], '/', 1000, { 'x-api-key': benchApiKey });
+      await waitReady(c, name, [['proxy GET / with the key', PORTS[name], '/', okProxied, probe]]);
+      return c;
+    }
     case 'baseline': {
       // Another checkout's build, same config: a before/after of Wicket in one run.
       // Its balancer key is left out (older builds balance per worker).
@@ -736,8 +797,8 @@ async function runWrk(tools, name, port, duration) {
   if (timedOut) error = `wrk did not finish within ${duration.seconds + 30}s and was killed`;
   else if (c.code !== 0) error = `wrk exited with code ${c.code} signal ${c.signal}: ${c.stderr.trim()}`;
   else if (parsed.rps === null || parsed.p50Ms === null || parsed.p99Ms === null) error = 'could not parse wrk output';
-  // The bench token is a throwaway, but tokens stay out of result files all the same.
-  const shown = args.map((a) => (a.startsWith('authorization: ') ? 'authorization: Bearer <token>' : a));
+  // Bench credentials are throwaways, but they stay out of result files all the same.
+  const shown = args.map((a) => (a.startsWith('authorization: ') ? 'authorization: Bearer <token>' : a.startsWith('x-api-key: ') ? 'x-api-key: <api key>' : a));
   return { command: `wrk ${shown.join(' ')}`, ...parsed, error, raw: c.stdout + (c.stderr ? `\n[stderr]\n${c.stderr}` : '') };
 }
 

@@ -85,6 +85,10 @@ export const ERRORS = {
   WICKET_ERR_ADMIN_UNAUTHORIZED: { status: 401, grpc: G.UNAUTHENTICATED, source: 'downstream', message: 'admin token required' },
   WICKET_ERR_LIMIT_NOT_FOUND: { status: 404, grpc: G.NOT_FOUND, source: 'downstream', message: 'no such route or limit' },
   WICKET_ERR_TARGET_NOT_FOUND: { status: 404, grpc: G.NOT_FOUND, source: 'downstream', message: 'no such upstream target' },
+  WICKET_ERR_CONSUMER_NOT_FOUND: { status: 404, grpc: G.NOT_FOUND, source: 'downstream', message: 'no such API-key consumer' },
+  WICKET_ERR_CONSUMER_EXISTS: { status: 409, grpc: G.FAILED_PRECONDITION, source: 'downstream', message: 'an API-key consumer of that name exists' },
+  WICKET_ERR_API_KEY_NOT_FOUND: { status: 404, grpc: G.NOT_FOUND, source: 'downstream', message: 'no such API key for this consumer' },
+  WICKET_ERR_API_KEY_STORE_UNAVAILABLE: { status: 503, grpc: G.UNAVAILABLE, source: 'internal', message: 'the API-key store cannot be read or written now' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

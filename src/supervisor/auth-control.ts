@@ -6,6 +6,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { JwtControl } from '../filters/auth/jwt/control.js';
+import { ApiKeyControl } from '../filters/auth/api-key/control.js';
 
 export interface AuthControlEnv {
   readonly log: Logger;
@@ -47,6 +48,7 @@ export interface AuthControl {
 /** Method key -> its control. A method with gateway-wide state adds one line. */
 export const AUTH_CONTROLS: Readonly<Record<string, (env: AuthControlEnv) => AuthControl>> = {
   jwt: (env) => new JwtControl(env),
+  apiKey: (env) => new ApiKeyControl(env),
 };
 
 export class SupervisorAuth {

@@ -9,6 +9,7 @@ import type { ConditionConfig } from './schema.js';
 import { introspectionCheck } from './introspection/check.js';
 import { oidcCheck } from './oidc/check.js';
 import { jwtCheck } from './jwt/check.js';
+import { apiKeyCheck } from './api-key/check.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -26,6 +27,7 @@ const METHOD_CHECKS: Readonly<Record<string, MethodCheck>> = {
   oidc: oidcCheck,
   jwt: jwtCheck,
   basic: basicCheck,
+  apiKey: apiKeyCheck,
 };
 
 function checkRequirement(r: unknown, at: At, haveRoles: boolean, issues: Issue[]): void {

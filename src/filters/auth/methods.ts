@@ -8,6 +8,7 @@ import { introspectionMethod } from './introspection/index.js';
 import { oidcMethod } from './oidc/index.js';
 import { jwtMethod } from './jwt/index.js';
 import { basicMethod } from './basic/index.js';
+import { apiKeyMethod } from './api-key/index.js';
 
 export interface AuthMethod {
   /** The key in a route's auth.methods[] entry and in the top-level auth section. */
@@ -28,4 +29,5 @@ export const METHODS: readonly AuthMethod[] = [
   introspectionMethod,
   oidcMethod,
   basicMethod,
+  apiKeyMethod, // apiKey: keys the gateway issues (api-key/)
 ];

@@ -8,6 +8,7 @@ import { IntrospectionRouteSchema, IntrospectionSectionSchema } from './introspe
 import { OidcRouteSchema, OidcSectionSchema } from './oidc/schema.js';
 import { JwtRouteSchema, JwtSectionSchema } from './jwt/schema.js';
 import { BasicRouteSchema, BasicSectionSchema } from './basic/schema.js';
+import { ApiKeyRouteSchema, ApiKeySectionSchema } from './api-key/schema.js';
 
 const strict = { additionalProperties: false } as const;
 
@@ -17,6 +18,7 @@ const METHOD_ROUTE_SCHEMAS: Record<string, TSchema> = {
   oidc: OidcRouteSchema,
   jwt: JwtRouteSchema,
   basic: BasicRouteSchema,
+  apiKey: ApiKeyRouteSchema,
 };
 /** A method's shared settings under the top-level auth section, by method key. */
 const METHOD_SECTION_SCHEMAS: Record<string, TSchema> = {
@@ -24,6 +26,7 @@ const METHOD_SECTION_SCHEMAS: Record<string, TSchema> = {
   oidc: OidcSectionSchema,
   jwt: JwtSectionSchema,
   basic: BasicSectionSchema,
+  apiKey: ApiKeySectionSchema,
 };
 
 const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9a-z-]+$", description: 'A lower-case header name' });

@@ -112,6 +112,12 @@ routes:
     }
   });
 
+  test('two Authorization fields are refused (400): auth would check one, the upstream might read the other', async () => {
+    const r = await request(`${gw.url}/api/a`, { headers: ['authorization', 'Bearer tok-alice-5d1e9a', 'authorization', 'Bearer tok-gone-1a2b3c'] });
+    assert.equal(r.statusCode, 400);
+    await r.body.dump();
+  });
+
   test('a token without the scope the route requires: 403', async () => {
     const r = await get('/api/a', 'tok-bob-8c2b44');
     assert.equal(r.status, 403);

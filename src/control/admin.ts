@@ -178,7 +178,10 @@ export class AdminServer {
       if (authCall !== null) {
         readBody(req, AUTH_BODY_LIMIT).then(
           (raw) => {
-            if (raw === null) return json(413, { error: { code: 'WICKET_ERR_BODY_TOO_LARGE', message: `admin body over ${AUTH_BODY_LIMIT} bytes` } });
+            if (raw === null) {
+              res.setHeader('connection', 'close'); // the rest of the body is not read
+              return json(413, { error: { code: 'WICKET_ERR_BODY_TOO_LARGE', message: `admin body over ${AUTH_BODY_LIMIT} bytes` } });
+            }
             let body: unknown;
             if (raw.length > 0) {
               try {
@@ -188,7 +191,7 @@ export class AdminServer {
               }
             }
             target.auth({ method: authCall[1]!, verb: req.method ?? 'GET', path: authCall[2] ?? '', query: url.query, body }).then(
-              (a) => (a === null ? json(404, { error: { code: 'WICKET_ERR_ROUTE_NOT_FOUND', message: 'no such admin endpoint' } }) : json(a.status, a.body)),
+              (a) => (a === null ? json(404, { error: { code: 'WICKET_ERR_ROUTE_NOT_FOUND', message: 'no such admin endpoint' } }) : json(a.status, a.body ?? null)),
               () => json(500, { error: { code: 'WICKET_ERR_INTERNAL', message: 'auth admin call failed' } }),
             );
           },

@@ -41,6 +41,7 @@ const framing: Framing = { contentLength: -1, chunked: false, error: null };
 export function checkRequest(ctx: RequestContext, rules: HygieneRules, nextId: () => string): ErrorCode | null {
   let rid = '';
   let hostCount = 0;
+  let authCount = 0;
   let cl: string[] | null = null;
   let te: string[] | null = null;
   let proxied = false;
@@ -54,6 +55,9 @@ export function checkRequest(ctx: RequestContext, rules: HygieneRules, nextId: (
       case 'host':
         hostCount++;
         if (ctx.host === '') ctx.host = v;
+        break;
+      case 'authorization':
+        authCount++;
         break;
       case 'content-length':
         (cl ??= []).push(v);
@@ -84,6 +88,8 @@ export function checkRequest(ctx: RequestContext, rules: HygieneRules, nextId: (
   if (badValue) return 'WICKET_ERR_BAD_REQUEST';
   // RFC 9112 §3.2: exactly one Host, well formed (a proxy in front may read another one).
   if (hostCount > 1 || (ctx.host !== '' && !HOST.test(ctx.host))) return 'WICKET_ERR_BAD_REQUEST';
+  // Authorization is one credential (RFC 9110 §11.6.2): with two, auth would check one and the upstream might read the other.
+  if (authCount > 1) return 'WICKET_ERR_BAD_REQUEST';
   if (cl !== null || te !== null) {
     checkFraming(cl, te, framing);
     if (framing.error !== null) return 'WICKET_ERR_BAD_FRAMING';

@@ -138,3 +138,20 @@ test('withoutQueryParam drops every occurrence, encoded or not, and keeps the re
   assert.equal(withoutQueryParam('', 'token'), '');
   assert.equal(withoutQueryParam('bad=%E0%A4%A&token=1', 'token'), 'bad=%E0%A4%A');
 });
+
+test('a repeated header has no one value: header conditions and {header.x} templates fail on it (only exists holds)', async () => {
+  const f = auth({ require: { when: [{ header: 'x-tenant', equals: '{claim.tenant}' }] } }, [A]);
+  assert.equal(await run(f, req(['x-a', 'u', 'x-tenant', 't1'])), undefined);
+  assert.deepEqual(await run(f, req(['x-a', 'u', 'x-tenant', 't1', 'x-tenant', 'victim'])), { error: 'WICKET_ERR_PERMISSION_DENIED' });
+  const tpl = auth({ require: { when: [{ claim: 'tenant', equals: '{header.x-tenant}' }] } }, [A]);
+  assert.deepEqual(await run(tpl, req(['x-a', 'u', 'x-tenant', 't1', 'x-tenant', 't1'])), { error: 'WICKET_ERR_PERMISSION_DENIED' });
+  const ex = auth({ require: { when: [{ header: 'x-flag', exists: false }] } }, [A]);
+  assert.deepEqual(await run(ex, req(['x-a', 'u', 'x-flag', '1', 'x-flag', '2'])), { error: 'WICKET_ERR_PERMISSION_DENIED' });
+});
+
+test('HEAD is held to the GET rules of methodRequire unless it has its own', async () => {
+  const f = auth({ methodRequire: { GET: { roles: ['reader'] } } }, [A]);
+  assert.deepEqual(await run(f, req(['x-a', 'u'], 'HEAD')), { error: 'WICKET_ERR_PERMISSION_DENIED' });
+  const own = auth({ methodRequire: { GET: { roles: ['reader'] }, HEAD: { scopes: ['read'] } } }, [A]);
+  assert.equal(await run(own, req(['x-a', 'u'], 'HEAD')), undefined);
+});

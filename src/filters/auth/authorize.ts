@@ -32,6 +32,14 @@ function values(v: unknown): string[] {
   return [String(v)];
 }
 
+/** Every copy of a header, in order (a repeated header must not pass on its first copy alone). */
+function headerValues(ctx: RequestContext, name: string): string[] {
+  const out: string[] = [];
+  const h = ctx.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out.push(h[i + 1]!);
+  return out;
+}
+
 const PLACEHOLDER = /\{(param|header|claim)\.([^}]+)\}|\{consumer\}/g;
 
 /** A template like "{param.tenant}" filled from the request; null when a part is missing (never equal). */
@@ -41,7 +49,10 @@ function fill(template: string, i: AuthzInput): string | null {
     let v: string | undefined;
     if (kind === undefined) v = i.identity.consumer;
     else if (kind === 'param') v = i.ctx.params[name!];
-    else if (kind === 'header') v = i.ctx.header(name!.toLowerCase());
+    else if (kind === 'header') {
+      const all = headerValues(i.ctx, name!.toLowerCase());
+      v = all.length === 1 ? all[0] : undefined; // repeated: no single value to compare
+    }
     else v = values(claimAt(i.identity.claims, name!))[0];
     if (v === undefined) missing = true;
     return v ?? '';
@@ -56,10 +67,7 @@ function subject(c: ConditionConfig): (i: AuthzInput) => string[] {
   }
   if (c.header !== undefined) {
     const name = c.header;
-    return (i) => {
-      const v = i.ctx.header(name);
-      return v === undefined ? [] : [v];
-    };
+    return (i) => headerValues(i.ctx, name);
   }
   if (c.param !== undefined) {
     const name = c.param;
@@ -73,12 +81,26 @@ function subject(c: ConditionConfig): (i: AuthzInput) => string[] {
   throw new Error('a condition needs one of claim, header, param, ip, consumer');
 }
 
+/** Stands for a repeated header: matches no value (never equal, never in a list or range). */
+const REPEATED: string[] = [];
+
 export function compileCondition(c: ConditionConfig): Check {
   const sides = ['claim', 'header', 'param', 'ip', 'consumer'].filter((k) => c[k as keyof ConditionConfig] !== undefined);
   const ops = ['equals', 'notEquals', 'oneOf', 'inCidr', 'exists', 'matches'].filter((k) => c[k as keyof ConditionConfig] !== undefined);
   if (sides.length !== 1) throw new Error(`a condition names exactly one of claim, header, param, ip, consumer (got ${sides.join(', ') || 'none'})`);
   if (ops.length !== 1) throw new Error(`a condition has exactly one of equals, notEquals, oneOf, inCidr, exists, matches (got ${ops.join(', ') || 'none'})`);
-  const get = subject(c);
+  const all = subject(c);
+  // A header sent more than once has no one value: only `exists` can hold for it (the
+  // upstream may read another copy than the one checked).
+  const repeated = c.header !== undefined;
+  const get = repeated ? (i: AuthzInput): string[] => {
+    const v = all(i);
+    return v.length > 1 ? REPEATED : v;
+  } : all;
+  if (c.exists !== undefined && repeated) {
+    const want = c.exists;
+    return (i) => all(i).length > 0 === want;
+  }
   if (c.equals !== undefined) {
     const t = c.equals;
     return (i) => {

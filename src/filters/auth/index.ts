@@ -56,7 +56,8 @@ function merge(a: Identity, b: Identity): Identity {
 /** Authorization once the caller is known. */
 function authorize(c: CompiledAuth, ctx: RequestContext, identity: Identity, methods: readonly Authenticator[]): Decision {
   ctx.identity = identity;
-  const perMethod = c.methodRequire.get(ctx.method);
+  // HEAD is GET without the body (RFC 9110 §9.3.2): it is held to GET's rules unless it has its own.
+  const perMethod = c.methodRequire.get(ctx.method) ?? (ctx.method === 'HEAD' ? c.methodRequire.get('GET') : undefined);
   if (c.require !== null || perMethod !== undefined) {
     let ip: string | null = null;
     const input = { ctx, identity, clientIp: () => (ip ??= c.clientIp(ctx)) };

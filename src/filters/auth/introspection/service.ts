@@ -9,8 +9,17 @@ import { AuthFailure, type AuthResult } from '../authenticator.js';
 import { claimAt } from '../authorize.js';
 import type { IntrospectionEndpointConfig, IntrospectionSectionConfig } from './schema.js';
 
+/** Calls in flight per endpoint per worker: beyond, new tokens get 503 (a flood of made-up tokens cannot queue without end at the authorization server). */
+const MAX_INFLIGHT = 64;
+/** Refused tokens remembered (by hash), so the same bad token is not sent again and again. */
+const REFUSED_MS = 10_000;
+const REFUSED_ENTRIES = 10_000;
+
 /** Largest introspection answer read (RFC 7662 answers are small JSON). */
 const MAX_ANSWER_BYTES = 64 * 1024;
+
+const INACTIVE = new AuthFailure('invalid', 'the token is not active');
+const BUSY = new AuthFailure('busy', 'too many token checks under way');
 
 function fingerprint(cfg: IntrospectionEndpointConfig, secret: string): string {
   return createHash('sha256').update(JSON.stringify(cfg)).update('\0').update(secret).digest('base64url');
@@ -29,6 +38,8 @@ export class IntrospectionEndpoint {
   readonly #authorization: string;
   readonly #cache = new Map<string, Cached>();
   readonly #inflight = new Map<string, Promise<AuthResult>>();
+  /** Token hash -> until when it stays refused. */
+  readonly #refused = new Map<string, number>();
   readonly #maxMs: number;
   readonly #entries: number;
   /** Settings and secret, hashed: a reload with the same keeps this endpoint and its cache. */
@@ -57,8 +68,14 @@ export class IntrospectionEndpoint {
       if (now < hit.freshUntil) return hit.identity;
       if (now >= hit.exp) this.#cache.delete(key);
     }
+    const no = this.#refused.get(key);
+    if (no !== undefined) {
+      if (now < no) return INACTIVE;
+      this.#refused.delete(key);
+    }
     let p = this.#inflight.get(key);
     if (p === undefined) {
+      if (this.#inflight.size >= MAX_INFLIGHT) return BUSY;
       p = this.#call(token, key).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, p);
     }
@@ -76,12 +93,16 @@ export class IntrospectionEndpoint {
       if (this.#cfg.failOpen === true && stale !== undefined && Date.now() < stale.exp) return stale.identity;
       return new AuthFailure('unavailable', 'the token could not be checked now');
     }
-    if (answer.active !== true) {
-      this.#cache.delete(key);
-      return new AuthFailure('invalid', 'the token is not active');
-    }
     const now = Date.now();
-    const exp = typeof answer.exp === 'number' ? answer.exp * 1000 : Infinity;
+    // A refresh token is not an access token, even when active (RFC 7662 §2.2 token_type).
+    if (answer.active !== true || answer.token_type === 'refresh_token' || (typeof answer.nbf === 'number' && answer.nbf * 1000 > now + 30_000)) {
+      this.#cache.delete(key);
+      if (this.#refused.size >= REFUSED_ENTRIES) this.#refused.delete(this.#refused.keys().next().value!);
+      this.#refused.set(key, now + REFUSED_MS);
+      return INACTIVE;
+    }
+    // Without exp the token's end is unknown: fail-open serves it at most cacheMaxSeconds past this answer.
+    const exp = typeof answer.exp === 'number' ? answer.exp * 1000 : now + this.#maxMs * 2;
     if (exp <= now) return new AuthFailure('invalid', 'the token has expired');
     const identity = this.#identity(answer);
     if (this.#cache.size >= this.#entries) this.#cache.delete(this.#cache.keys().next().value!); // oldest first

@@ -26,6 +26,8 @@ export interface Tokens {
   refreshToken: string | undefined;
   /** ms since the epoch when the access token ends (Infinity when the provider did not say). */
   accessExp: number;
+  /** The scopes granted (RFC 6749 §5.1: absent when they are the ones requested). */
+  scope: string | undefined;
 }
 
 /** A refusal rather than an outage: the provider said no, or what it sent does not verify. */
@@ -55,20 +57,20 @@ export class OidcClient {
 
   discovery(): Promise<Discovery> {
     // A failed read is not kept: the next login tries again.
-    this.#discovery ??= this.#json(`${this.#cfg.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, null).then(
-      (d) => {
+    this.#discovery ??= this.#json(`${this.#cfg.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`, null)
+      .then((d) => {
         const doc = d as Partial<Discovery>;
         if (doc.issuer !== this.#cfg.issuer || typeof doc.authorization_endpoint !== 'string' || typeof doc.token_endpoint !== 'string' || typeof doc.jwks_uri !== 'string') {
           throw new Error('discovery document without issuer (matching the config), authorization_endpoint, token_endpoint or jwks_uri');
         }
         this.#keys = createRemoteJWKSet(new URL(doc.jwks_uri), { timeoutDuration: this.#timeout() });
         return doc as Discovery;
-      },
-      (err: unknown) => {
+      })
+      .catch((err: unknown) => {
+        // Not kept, whether the read or the document failed: the next login tries again.
         this.#discovery = null;
         throw err;
-      },
-    );
+      });
     return this.#discovery;
   }
 
@@ -100,6 +102,7 @@ export class OidcClient {
       accessToken: t.access_token,
       refreshToken: typeof t.refresh_token === 'string' ? t.refresh_token : undefined,
       accessExp: typeof t.expires_in === 'number' ? Date.now() + t.expires_in * 1000 : Infinity,
+      scope: typeof t.scope === 'string' ? t.scope : undefined,
     };
   }
 

@@ -38,6 +38,23 @@ const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_ha
 const UNAVAILABLE: LocalReply = { error: 'WICKET_ERR_AUTH_UNAVAILABLE' };
 const UNAUTHENTICATED: LocalReply = { error: 'WICKET_ERR_UNAUTHENTICATED' };
 
+/** Every Cookie field joined: HTTP/2 clients send one field per cookie (RFC 9113 §8.2.3). */
+function cookies(ctx: RequestContext): string | undefined {
+  let out: string | undefined;
+  const h = ctx.headers;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === 'cookie') out = out === undefined ? h[i + 1] : `${out}; ${h[i + 1]}`;
+  return out;
+}
+
+/** Browsers drop a cookie over 4096 bytes (name, value and attributes): stay under it. */
+const MAX_COOKIE_VALUE = 3800;
+
+/** Refreshes under way or just done, by refresh token: a page's parallel requests near expiry make one call (a provider that rotates refresh tokens refuses the second use). */
+const refreshes = new Map<string, { readonly result: Promise<Tokens>; until: number }>();
+const REFRESH_REUSE_MS = 10_000;
+
+const pick = (o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> => Object.fromEntries(keys.filter((k) => Object.hasOwn(o, k)).map((k) => [k, o[k]]));
+
 const redirect = (location: string, cookies: string[]): LocalReply => ({
   status: 302,
   headers: ['location', location, 'cache-control', 'no-store', ...cookies.flatMap((c) => ['set-cookie', c])],
@@ -54,7 +71,7 @@ export const oidcMethod: AuthMethod = {
     const route = settings as OidcRouteConfig;
     const p = services.get<OidcService>('oidc')?.providers.get(route.provider);
     if (p === undefined) throw new Error(`no OIDC provider ${route.provider} (auth.oidc.providers)`);
-    const { cfg, client, cookies } = p;
+    const { cfg, client, cookies: sealed } = p;
     const name = cfg.cookieName ?? 'wicket_session';
     const txName = `${name}_tx`;
     const sessionMax = cfg.sessionMaxSeconds ?? 28_800;
@@ -65,9 +82,14 @@ export const oidcMethod: AuthMethod = {
     const redirectUri = (ctx: RequestContext): string => route.redirectUri ?? `${origin(ctx)}${route.callbackPath}`;
     const clear = (ctx: RequestContext, n: string): string => setCookie(n, '', 0, secure(ctx));
 
-    async function sessionCookie(ctx: RequestContext, t: Tokens, claims: Record<string, unknown>, sessionEnd: number): Promise<string> {
+    async function sessionCookie(ctx: RequestContext, t: Tokens, claims: Record<string, unknown>, sessionEnd: number, scope: string): Promise<string> {
       const ttl = Math.max(1, Math.floor((sessionEnd - Date.now()) / 1000));
-      const value = await cookies.seal({ c: claims, at: t.accessExp === Infinity ? 0 : t.accessExp, rt: t.refreshToken, it: t.idToken, sx: sessionEnd }, ttl);
+      // `p`: sessions of one provider only (two providers may share a cookie secret).
+      const base = { p: route.provider, at: t.accessExp === Infinity ? 0 : t.accessExp, rt: t.refreshToken, sx: sessionEnd, sc: scope };
+      let value = await sealed.seal({ ...base, c: claims, it: t.idToken }, ttl);
+      // Too big for a browser: the ID token (only a logout hint) goes first, then all but the usual claims.
+      if (value.length > MAX_COOKIE_VALUE) value = await sealed.seal({ ...base, c: claims }, ttl);
+      if (value.length > MAX_COOKIE_VALUE) value = await sealed.seal({ ...base, c: pick(claims, ['sub', 'email', 'name', 'preferred_username', 'roles']) }, ttl);
       return setCookie(name, value, ttl, secure(ctx));
     }
 
@@ -82,13 +104,13 @@ export const oidcMethod: AuthMethod = {
       const nonce = randomToken();
       const verifier = randomToken();
       const back = ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`;
-      const tx = await cookies.seal({ st: state, n: nonce, v: verifier, r: back, ru: redirectUri(ctx) }, 600);
+      const tx = await sealed.seal({ st: state, n: nonce, v: verifier, r: back, ru: redirectUri(ctx) }, 600);
       const q = new URLSearchParams({ response_type: 'code', client_id: client.clientId, redirect_uri: redirectUri(ctx), scope: scopes, state, nonce, code_challenge: pkceChallenge(verifier), code_challenge_method: 'S256' });
       return redirect(`${d.authorization_endpoint}?${q}`, [setCookie(txName, tx, 600, secure(ctx))]);
     }
 
     async function callback(ctx: RequestContext): Promise<LocalReply> {
-      const tx = await cookies.open(cookieValue(ctx.header('cookie'), txName));
+      const tx = await sealed.open(cookieValue(cookies(ctx), txName));
       const state = ctx.queryParam('state');
       const code = ctx.queryParam('code');
       // No login of ours, another browser's state, or the provider said no: nothing to finish.
@@ -104,12 +126,12 @@ export const oidcMethod: AuthMethod = {
         // A code already used or forged, a bad ID token: 401; the provider away: 503.
         return refused(err) ? UNAUTHENTICATED : UNAVAILABLE;
       }
-      const session = await sessionCookie(ctx, tokens, claims, Date.now() + sessionMax * 1000);
+      const session = await sessionCookie(ctx, tokens, claims, Date.now() + sessionMax * 1000, tokens.scope ?? scopes);
       return redirect(safeReturn(tx.r), [session, clear(ctx, txName)]);
     }
 
     async function logout(ctx: RequestContext): Promise<LocalReply> {
-      const s = await cookies.open(cookieValue(ctx.header('cookie'), name));
+      const s = await sealed.open(cookieValue(cookies(ctx), name));
       const after = `${origin(ctx)}${route.postLogoutPath ?? '/'}`;
       let location = route.postLogoutPath ?? '/';
       try {
@@ -123,17 +145,39 @@ export const oidcMethod: AuthMethod = {
       return redirect(location, [clear(ctx, name)]);
     }
 
+    /** One refresh per refresh token per worker; requests that carry the same old cookie meanwhile share its result. */
+    function refresh(rt: string): Promise<Tokens> {
+      const now = Date.now();
+      const hit = refreshes.get(rt);
+      if (hit !== undefined && now < hit.until) return hit.result;
+      for (const [k, v] of refreshes) if (now >= v.until) refreshes.delete(k);
+      const entry = { result: client.refresh(rt), until: Infinity };
+      entry.result.then(
+        () => void (entry.until = Date.now() + REFRESH_REUSE_MS),
+        () => void refreshes.delete(rt),
+      );
+      refreshes.set(rt, entry);
+      return entry.result;
+    }
+
     async function authenticate(ctx: RequestContext, value: string): Promise<AuthResult> {
-      const s = await cookies.open(value);
-      if (s === null || typeof s.sx !== 'number' || Date.now() >= s.sx) return null;
+      const s = await sealed.open(value);
+      if (s === null || s.p !== route.provider || typeof s.sx !== 'number' || Date.now() >= s.sx) return null;
       let claims = (s.c ?? {}) as Record<string, unknown>;
+      let scope = typeof s.sc === 'string' ? s.sc : scopes;
       const accessExp = typeof s.at === 'number' ? s.at : 0;
       if (accessExp !== 0 && accessExp - Date.now() < refreshBefore) {
         if (typeof s.rt !== 'string') return null; // nothing to refresh with: log in again
         try {
-          const t = await client.refresh(s.rt);
-          if (t.idToken !== undefined) claims = Object.fromEntries(Object.entries(await client.verifyIdToken(t.idToken, null)).filter(([k]) => !TOKEN_CLAIMS.has(k)));
-          ctx.addResponseHeaders(['set-cookie', await sessionCookie(ctx, t, claims, s.sx)]);
+          const t = await refresh(s.rt);
+          if (t.idToken !== undefined) {
+            const fresh = Object.fromEntries(Object.entries(await client.verifyIdToken(t.idToken, null)).filter(([k]) => !TOKEN_CLAIMS.has(k)));
+            // OIDC Core §12.2: a refreshed ID token is about the same user.
+            if (fresh.sub !== claims.sub) return null;
+            claims = fresh;
+          }
+          scope = t.scope ?? scope;
+          ctx.addResponseHeaders(['set-cookie', await sessionCookie(ctx, t, claims, s.sx, scope)]);
         } catch (err) {
           if (refused(err)) return null; // the refresh token is no good: log in again
           // The provider is away: the session holds while its access token is still valid.
@@ -145,7 +189,7 @@ export const oidcMethod: AuthMethod = {
         method: 'oidc',
         consumer: typeof claims.sub === 'string' ? claims.sub : 'unknown',
         claims,
-        scopes: scopes.split(' '),
+        scopes: scope.split(' ').filter((x) => x !== ''),
         roles: Array.isArray(roles) ? roles.filter((r): r is string => typeof r === 'string') : [],
       };
       return identity;
@@ -159,7 +203,7 @@ export const oidcMethod: AuthMethod = {
         return undefined;
       },
       authenticate(ctx) {
-        const v = cookieValue(ctx.header('cookie'), name);
+        const v = cookieValue(cookies(ctx), name);
         return v === undefined ? null : authenticate(ctx, v);
       },
       onMissing(ctx) {

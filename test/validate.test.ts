@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { startGateway, workerPids, ROOT, type Gateway } from './helpers/gateway.js';
-import { startUpstream, type Seen, type Upstream } from './helpers/upstream.js';
+import { startRecordingUpstream, type Seen, type Upstream } from './helpers/upstream.js';
 import { LISTENERS, selfSigned, send, show, type Reply } from './helpers/listeners.js';
 import { sleep } from './helpers/wait.js';
 import * as grpc from '@grpc/grpc-js';
@@ -67,18 +67,10 @@ describe('validate and securityHeaders filters through a gateway', { timeout: 12
   let pids: number[] = [];
 
   before(async () => {
-    up = await startUpstream((req, res) => {
-      const rec: Seen = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), complete: false };
-      got.push(rec);
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        rec.complete = true;
-        rec.body = Buffer.concat(chunks);
-        const out = req.url!.endsWith('/pets/13') ? BAD_PET : req.url!.endsWith('/pets/12') ? '{"pet":{"name":"Rex"},"id":12}' : JSON.stringify({ url: req.url, bytes: rec.body.length });
-        res.writeHead(200, { 'content-type': 'application/json', 'x-frame-options': 'ALLOWALL', 'referrer-policy': 'unsafe-url' });
-        res.end(out);
-      });
+    up = await startRecordingUpstream(got, (rec, res) => {
+      const out = rec.url.endsWith('/pets/13') ? BAD_PET : rec.url.endsWith('/pets/12') ? '{"pet":{"name":"Rex"},"id":12}' : JSON.stringify({ url: rec.url, bytes: rec.body.length });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-frame-options': 'ALLOWALL', 'referrer-policy': 'unsafe-url' });
+      res.end(out);
     });
     gw = await startGateway(config(up.port), { workers: 2, h2c: true, https: selfSigned() });
     pids = workerPids(gw);

@@ -51,8 +51,8 @@ export interface Seen {
   complete: boolean;
 }
 
-/** An upstream that records every request (into `got`) and answers {url, bytes}. */
-export function startRecordingUpstream(got: Seen[]): Promise<Upstream> {
+/** An upstream that records every request (into `got`) and answers {url, bytes}, or what `answer` writes. */
+export function startRecordingUpstream(got: Seen[], answer?: (rec: Seen, res: http.ServerResponse) => void): Promise<Upstream> {
   return startUpstream((req, res) => {
     const rec: Seen = { method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), complete: false };
     got.push(rec);
@@ -61,6 +61,7 @@ export function startRecordingUpstream(got: Seen[]): Promise<Upstream> {
     req.on('end', () => {
       rec.complete = true;
       rec.body = Buffer.concat(chunks);
+      if (answer !== undefined) return answer(rec, res);
       const out = JSON.stringify({ url: req.url, bytes: rec.body.length });
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) });
       res.end(out);

@@ -5,46 +5,12 @@ import type { RequestContext } from '../../../pipeline/context.js';
 import { withoutQueryParam, type Authenticator, type AuthServices } from '../authenticator.js';
 import type { AuthMethod } from '../methods.js';
 import type { AuthIo } from '../services.js';
+import { bearerChallenge, bearerOf } from '../bearer.js';
+import { removeCookie, requestCookie } from '../cookies.js';
 import type { JwtRouteConfig, JwtSectionConfig, SourceConfig } from './schema.js';
 import { JwtService } from './service.js';
 
 export const JWT = 'jwt';
-
-/** RFC 6750 3: error_description allows %x20-21 / %x23-5B / %x5D-7E only. */
-const quoted = (s: string): string => s.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
-
-function bearer(v: string): string | null {
-  // "Bearer" is case-insensitive (RFC 7235 2.1); another scheme is not ours (Basic for the basic method).
-  if (v.length < 8 || v.slice(0, 7).toLowerCase() !== 'bearer ') return null;
-  const t = v.slice(7).trim();
-  return t === '' ? null : t;
-}
-
-function cookie(ctx: RequestContext, name: string): string | null {
-  const h = ctx.headers;
-  for (let i = 0; i < h.length; i += 2) {
-    if (h[i] !== 'cookie') continue;
-    for (const part of h[i + 1]!.split(';')) {
-      const eq = part.indexOf('=');
-      if (eq !== -1 && part.slice(0, eq).trim() === name) {
-        const v = part.slice(eq + 1).trim();
-        if (v !== '') return v;
-      }
-    }
-  }
-  return null;
-}
-
-function withoutCookie(value: string, name: string): string {
-  return value
-    .split(';')
-    .filter((part) => {
-      const eq = part.indexOf('=');
-      return eq === -1 || part.slice(0, eq).trim() !== name;
-    })
-    .map((p) => p.trim())
-    .join('; ');
-}
 
 /** Reads the token from one source; null: not there. */
 function reader(src: SourceConfig): (ctx: RequestContext) => string | null {
@@ -57,13 +23,13 @@ function reader(src: SourceConfig): (ctx: RequestContext) => string | null {
   }
   if ('cookie' in src) {
     const name = src.cookie;
-    return (ctx) => cookie(ctx, name);
+    return (ctx) => requestCookie(ctx, name) ?? null;
   }
   const name = src.header;
   if (name === 'authorization') {
     return (ctx) => {
       const v = ctx.header(name);
-      return v === undefined ? null : bearer(v);
+      return v === undefined ? null : bearerOf(v);
     };
   }
   return (ctx) => {
@@ -83,15 +49,7 @@ function stripper(src: SourceConfig, hide: boolean): ((ctx: RequestContext) => v
   if (!hide) return null;
   if ('cookie' in src) {
     const name = src.cookie;
-    return (ctx) => {
-      const h = ctx.headers;
-      for (let i = h.length - 2; i >= 0; i -= 2) {
-        if (h[i] !== 'cookie') continue;
-        const rest = withoutCookie(h[i + 1]!, name);
-        if (rest === '') h.splice(i, 2);
-        else h[i + 1] = rest;
-      }
-    };
+    return (ctx) => removeCookie(ctx, name);
   }
   const name = src.header;
   return (ctx) => {
@@ -108,7 +66,7 @@ function create(settings: unknown, services: AuthServices, routeName: string): A
   const sources = cfg.from ?? [{ header: 'authorization' }];
   const reads = sources.map(reader);
   const strips = sources.map((s) => stripper(s, cfg.hideCredentials ?? false)).filter((s) => s !== null);
-  const realm = `Bearer realm="${cfg.realm ?? 'wicket'}"`;
+  const realm = cfg.realm ?? 'wicket';
   return {
     kind: JWT,
     authenticate(ctx) {
@@ -118,11 +76,8 @@ function create(settings: unknown, services: AuthServices, routeName: string): A
       }
       return null;
     },
-    challenge(failure) {
-      // No token sent: just the realm (RFC 6750 3.1: no error code then).
-      if (failure === null) return realm;
-      return `${realm}, error="invalid_token", error_description="${quoted(failure.description)}"`;
-    },
+    // No token sent: just the realm (RFC 6750 §3.1: no error code then).
+    challenge: (failure) => bearerChallenge(realm, failure?.description ?? null),
     strip: strips.length === 0 ? undefined : (ctx) => {
       for (const s of strips) s(ctx);
     },

@@ -10,7 +10,8 @@ import { AuthFailure, type AuthResult } from '../authenticator.js';
 import type { AuthMethod } from '../methods.js';
 import { OidcClient, ProviderRefused, pkceChallenge, randomToken, refused, type Tokens } from './client.js';
 import type { OidcProviderConfig, OidcRouteConfig, OidcSectionConfig } from './schema.js';
-import { SealedCookies, cookieValue, setCookie, withoutCookie } from './session.js';
+import { SealedCookies, setCookie } from './session.js';
+import { removeCookie, requestCookie } from '../cookies.js';
 
 interface Provider {
   readonly cfg: OidcProviderConfig;
@@ -37,14 +38,6 @@ const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_ha
 
 const UNAVAILABLE: LocalReply = { error: 'WICKET_ERR_AUTH_UNAVAILABLE' };
 const UNAUTHENTICATED: LocalReply = { error: 'WICKET_ERR_UNAUTHENTICATED' };
-
-/** Every Cookie field joined: HTTP/2 clients send one field per cookie (RFC 9113 §8.2.3). */
-function cookies(ctx: RequestContext): string | undefined {
-  let out: string | undefined;
-  const h = ctx.headers;
-  for (let i = 0; i < h.length; i += 2) if (h[i] === 'cookie') out = out === undefined ? h[i + 1] : `${out}; ${h[i + 1]}`;
-  return out;
-}
 
 /** Browsers drop a cookie over 4096 bytes (name, value and attributes): stay under it. */
 const MAX_COOKIE_VALUE = 3800;
@@ -110,7 +103,7 @@ export const oidcMethod: AuthMethod = {
     }
 
     async function callback(ctx: RequestContext): Promise<LocalReply> {
-      const tx = await sealed.open(cookieValue(cookies(ctx), txName));
+      const tx = await sealed.open(requestCookie(ctx, txName));
       const state = ctx.queryParam('state');
       const code = ctx.queryParam('code');
       // No login of ours, another browser's state, or the provider said no: nothing to finish.
@@ -131,7 +124,7 @@ export const oidcMethod: AuthMethod = {
     }
 
     async function logout(ctx: RequestContext): Promise<LocalReply> {
-      const s = await sealed.open(cookieValue(cookies(ctx), name));
+      const s = await sealed.open(requestCookie(ctx, name));
       const after = `${origin(ctx)}${route.postLogoutPath ?? '/'}`;
       let location = route.postLogoutPath ?? '/';
       try {
@@ -203,7 +196,7 @@ export const oidcMethod: AuthMethod = {
         return undefined;
       },
       authenticate(ctx) {
-        const v = cookieValue(cookies(ctx), name);
+        const v = requestCookie(ctx, name);
         return v === undefined ? null : authenticate(ctx, v);
       },
       onMissing(ctx) {
@@ -212,13 +205,7 @@ export const oidcMethod: AuthMethod = {
       challenge: () => null,
       strip(ctx) {
         // The session is the gateway's: the upstream gets the identity, not the cookie.
-        const h = ctx.headers;
-        for (let i = h.length - 2; i >= 0; i -= 2) {
-          if (h[i] !== 'cookie') continue;
-          const rest = withoutCookie(h[i + 1]!, name);
-          if (rest === undefined) h.splice(i, 2);
-          else h[i + 1] = rest;
-        }
+        removeCookie(ctx, name);
       },
     };
   },

@@ -28,26 +28,6 @@ export class SealedCookies {
   }
 }
 
-/** A cookie's value from a Cookie header (RFC 6265 §5.4: `name=value; ...`). */
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-/** The Cookie header without `name` (undefined when nothing is left). */
-export function withoutCookie(header: string, name: string): string | undefined {
-  const kept = header.split(';').filter((part) => {
-    const eq = part.indexOf('=');
-    return !(eq > 0 && part.slice(0, eq).trim() === name);
-  });
-  const out = kept.map((p) => p.trim()).filter((p) => p !== '').join('; ');
-  return out === '' ? undefined : out;
-}
-
 export function setCookie(name: string, value: string, maxAgeSeconds: number, secure: boolean): string {
   return `${name}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
 }
